@@ -1,0 +1,192 @@
+"""The ``lossgen`` command line.
+
+    lossgen build [SPEC ...] [--out DIR]   specs -> generated modules (default: the catalog)
+    lossgen check                          exit 1 if generated/ is stale or hand-edited
+    lossgen list                           the catalog as a table
+    lossgen show NAME|PATH                 the formulas of one loss
+    lossgen new NAME --expr EXPR [--param NAME=VALUE ...] [-o FILE]
+
+Errors a user can fix are printed as one message naming the file, key and column,
+without a traceback, and the exit status is 1 (2 for bad command-line usage).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import LossgenError
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[c])) for r in rows + [header]) for c in range(len(header))]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    out += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(line.rstrip() for line in out)
+
+
+def _resolve_spec(arg: str) -> Path:
+    from .paths import specs_dir
+    p = Path(arg)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise LossgenError(f"{arg}: no such spec file")
+        return p
+    cat = specs_dir() / f"{arg}.toml"
+    if not cat.is_file():
+        raise LossgenError(f"'{arg}' is neither a spec file nor a catalog loss (see `lossgen list`)")
+    return cat
+
+
+def cmd_build(args) -> int:
+    from .build import build_one, catalog_spec_paths
+    paths = [_resolve_spec(s) for s in args.specs] if args.specs else catalog_spec_paths()
+    out = Path(args.out) if args.out else None
+    t0 = time.perf_counter()
+    results = []
+    width = len(str(len(paths)))
+    for k, path in enumerate(paths, 1):
+        res = build_one(path, out)
+        results.append(res)
+        print(f"[{k:>{width}}/{len(paths)}] {res.name or path.stem:<30} {res.status:<9} {res.seconds:6.2f} s",
+              flush=True)
+    failed = [r for r in results if r.status == "failed"]
+    counts = {s: sum(r.status == s for r in results) for s in ("written", "unchanged", "failed")}
+    print()
+    rows = [[r.name or r.path.stem, r.status, f"{r.seconds:.2f}", ", ".join(r.files) or "-"] for r in results]
+    print(_table(rows, ["loss", "status", "seconds", "files"]))
+    print(f"\n{len(results)} specs: {counts['written']} written, {counts['unchanged']} unchanged, "
+          f"{counts['failed']} failed in {time.perf_counter() - t0:.1f} s"
+          f" -> {out or 'generated/'}")
+    for r in failed:
+        print(f"\nerror: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_check(args) -> int:
+    from .build import stale_files
+    problems = stale_files()
+    if not problems:
+        print("generated/ is up to date with specs/")
+        return 0
+    for f, why in problems:
+        print(f"stale: {f}: {why}", file=sys.stderr)
+    print(f"{len(problems)} problem(s); run `lossgen build`", file=sys.stderr)
+    return 1
+
+
+def cmd_list(args) -> int:
+    from .build import catalog_spec_paths
+    from .spec import load_spec
+    rows = []
+    for path in catalog_spec_paths():
+        s = load_spec(path)
+        inputs = ", ".join(i.name + ("*" if i.differentiable and s.differentiable else "") for i in s.inputs)
+        params = ", ".join(f"{p.name}={p.default:g}" for p in s.params) or "-"
+        rows.append([s.name, s.category, inputs, params, s.title])
+    print(_table(rows, ["name", "category", "inputs (* differentiable)", "params", "title"]))
+    print(f"\n{len(rows)} losses")
+    return 0
+
+
+def cmd_show(args) -> int:
+    import sympy as sp
+
+    from .derive import derive
+    from .spec import load_spec
+    spec = load_spec(_resolve_spec(args.target))
+    print(f"{spec.title} ({spec.name}) [{spec.category}]")
+    if spec.summary:
+        print(spec.summary)
+    print(f"\n  loss = {spec.loss_text}")
+    if spec.loss_text.strip() != sp.sstr(spec.loss):
+        print(f"       = {sp.sstr(spec.loss)}")
+    for p in spec.params:
+        print(f"  param {p.name} = {p.default:g}" + (f"  ({p.constraint_text})" if p.constraint_text else ""))
+    if spec.differentiable:
+        d = derive(spec)
+        for v, g in zip(d.wrt, d.grad):
+            print(f"\n  d loss / d {v} = {sp.sstr(g)}")
+        for a, va in enumerate(d.wrt):
+            for b in range(a, len(d.wrt)):
+                print(f"  d2 loss / d {va} d {d.wrt[b]} = {sp.sstr(d.hess[a][b])}")
+    else:
+        print("\n  not differentiable: values only")
+    return 0
+
+
+def _parse_params(items: list[str]) -> dict[str, float]:
+    params = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise LossgenError(f"--param {item!r}: expected NAME=VALUE")
+        try:
+            params[name.strip()] = float(value)
+        except ValueError:
+            raise LossgenError(f"--param {item!r}: {value!r} is not a number") from None
+    return params
+
+
+def cmd_new(args) -> int:
+    from .scaffold import scaffold
+    text = scaffold(args.name, args.expr, _parse_params(args.param), args.category)
+    target = Path(args.output) if args.output else Path(f"{args.name}.toml")
+    if target.exists() and not args.force:
+        raise LossgenError(f"{target} exists; pass --force to overwrite")
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    from .derive import derive
+    from .spec import load_spec
+    import sympy as sp
+    spec = load_spec(target)
+    d = derive(spec)
+    print(f"  loss           = {sp.sstr(spec.loss)}")
+    print(f"  d loss / d pred = {sp.sstr(d.grad[0])}")
+    print(f"  d2 loss / d pred2 = {sp.sstr(d.hess[0][0])}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="lossgen", description="Losses written once as mathematics.")
+    from ._version import __version__
+    ap.add_argument("--version", action="version", version=f"lossgen {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="generate kernels from specs (default: the whole catalog)")
+    b.add_argument("specs", nargs="*", help="spec files or catalog names")
+    b.add_argument("--out", help="output directory (default: generated/)")
+    b.set_defaults(func=cmd_build)
+    c = sub.add_parser("check", help="exit 1 if generated/ is stale")
+    c.set_defaults(func=cmd_check)
+    lst = sub.add_parser("list", help="the catalog as a table")
+    lst.set_defaults(func=cmd_list)
+    s = sub.add_parser("show", help="formulas of one loss")
+    s.add_argument("target", help="catalog name or spec path")
+    s.set_defaults(func=cmd_show)
+    n = sub.add_parser("new", help="scaffold a spec from an expression")
+    n.add_argument("name")
+    n.add_argument("--expr", required=True, help="the loss in SymPy syntax, in terms of pred and target")
+    n.add_argument("--param", action="append", metavar="NAME=VALUE", help="a parameter's default")
+    n.add_argument("--category", default="regression")
+    n.add_argument("-o", "--output", help="spec file to write (default: NAME.toml)")
+    n.add_argument("--force", action="store_true", help="overwrite an existing file")
+    n.set_defaults(func=cmd_new)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LossgenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

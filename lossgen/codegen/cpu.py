@@ -1,0 +1,145 @@
+"""Render a spec and its derivatives into a generated CPU module (Numba).
+
+The module layout (template ``templates/cpu_module.py.j2``):
+
+* a header with the spec's path and SHA-256 and the generator's version and hash;
+* a docstring stating the loss, its gradients and Hessians;
+* metadata (``NAME``, ``INPUTS``, ``PARAMS``, ...) and ``check_params``;
+* point functions (one element; the mathematics);
+* array kernels (``parallel=True`` loops over elements) that call them: ``loss_none``,
+  ``loss_sum``, ``grad``, ``loss_grad_none``, ``loss_grad_sum``, ``hess``, ``grad_hess``
+  and, for several differentiable inputs, ``hess_full``.
+
+Kernel calling convention: ``kernel(*inputs, weight, *params, [scale,] *outputs)``.
+Inputs are 1-d arrays of one length n; ``weight`` has length n or 0 (no weights);
+``scale`` multiplies every derivative (1 for sum/none, 1/n for mean); sums accumulate
+in float64 and are returned.
+"""
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+
+from .._version import __version__
+from ..derive import Derivatives
+from ..spec.model import Spec
+from .point import PointFunction, point_function
+from .printer import print_expr
+
+TEMPLATES = Path(__file__).parent / "templates"
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+                          trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One array kernel: which point function it calls and where each result goes.
+
+    ``outputs`` pairs each returned value with an output array name, or with ``None``
+    for the loss accumulated into a float64 sum.  ``kinds`` says how each value is
+    scaled: "loss" by the weight, "deriv" by weight * scale.
+    """
+
+    name: str
+    doc: str
+    point: str
+    outputs: tuple[str | None, ...]
+    kinds: tuple[str, ...]
+    reduce: bool
+    scaled: bool
+
+    def call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
+        targets = ", ".join(f"v{k}" for k in range(len(self.outputs)))
+        args = ", ".join([f"{a}[i]" for a in inputs] + list(params))
+        return f"{targets} = {self.point}({args})"
+
+    def signature(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
+        outs = tuple(o for o in self.outputs if o is not None)
+        return ", ".join(inputs + ("weight",) + params + (("scale",) if self.scaled else ()) + outs)
+
+
+def _pretty(expr: sp.Basic) -> str:
+    return textwrap.fill(sp.sstr(expr), 88, subsequent_indent="        ", break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def build_context(spec: Spec, derivs: Derivatives | None, generator_sha256: str, source_label: str) -> dict:
+    ins = tuple(i.name for i in spec.inputs)
+    pars = tuple(p.name for p in spec.params)
+    args = ins + pars
+    dnames = tuple(i.name for i in spec.differentiable_inputs)
+    points: list[PointFunction] = [point_function("point_loss", "The loss of one element.", args, [spec.loss])]
+    kernels = [
+        Kernel("loss_none", "Elementwise loss (times weight) into out_loss.", "point_loss", ("out_loss",),
+               ("loss",), False, False),
+        Kernel("loss_sum", "Sum of weighted elementwise losses, accumulated in float64.", "point_loss", (None,),
+               ("loss",), True, False),
+    ]
+    gouts = tuple(f"out_grad_{n}" for n in dnames)
+    houts = tuple(f"out_hess_{n}" for n in dnames)
+    if derivs is not None and dnames:
+        g, hd = list(derivs.grad), list(derivs.hess_diag())
+        points += [
+            point_function("point_grad", "Gradient of the loss in " + ", ".join(dnames) + ".", args, g),
+            point_function("point_loss_grad", "Loss and gradient, sharing their work.", args, [spec.loss] + g),
+            point_function("point_hess", "Diagonal of the Hessian (d2 loss / d input2).", args, hd),
+            point_function("point_grad_hess", "Gradient and diagonal Hessian, sharing their work.", args, g + hd),
+        ]
+        kernels += [
+            Kernel("grad", "Weighted, scaled gradient into out_grad_*.", "point_grad", gouts,
+                   ("deriv",) * len(gouts), False, True),
+            Kernel("loss_grad_none", "Fused: elementwise loss and gradient in one pass.", "point_loss_grad",
+                   ("out_loss",) + gouts, ("loss",) + ("deriv",) * len(gouts), False, True),
+            Kernel("loss_grad_sum", "Fused: summed loss (returned) and gradient in one pass.", "point_loss_grad",
+                   (None,) + gouts, ("loss",) + ("deriv",) * len(gouts), True, True),
+            Kernel("hess", "Weighted, scaled diagonal Hessian into out_hess_*.", "point_hess", houts,
+                   ("deriv",) * len(houts), False, True),
+            Kernel("grad_hess", "Fused: gradient and diagonal Hessian in one pass.", "point_grad_hess",
+                   gouts + houts, ("deriv",) * (2 * len(houts)), False, True),
+        ]
+        if len(dnames) > 1:
+            pairs = [(a, b) for a in range(len(dnames)) for b in range(a, len(dnames))]
+            points.append(point_function("point_hess_full", "Upper triangle of the Hessian, row by row.", args,
+                                         [derivs.hess[a][b] for a, b in pairs]))
+            fouts = tuple(f"out_hess_{dnames[a]}_{dnames[b]}" for a, b in pairs)
+            kernels.append(Kernel("hess_full", "Upper triangle of the full Hessian (cross terms included).",
+                                  "point_hess_full", fouts, ("deriv",) * len(fouts), False, True))
+
+    runtime_imports = sorted(set().union(*(p.runtime_calls for p in points)))
+    checks = []
+    for p in spec.params:
+        if p.constraint is not None:
+            checks.append((print_expr(p.constraint), p.constraint_text, p.name))
+    doc_derivs = []
+    if derivs is not None:
+        for v, gexpr in zip(dnames, derivs.grad):
+            doc_derivs.append((f"d loss / d {v}", _pretty(gexpr)))
+        for a, va in enumerate(dnames):
+            for b in range(a, len(dnames)):
+                doc_derivs.append((f"d2 loss / d {va} d {dnames[b]}", _pretty(derivs.hess[a][b])))
+    return {
+        "version": __version__,
+        "generator_sha256": generator_sha256,
+        "source": source_label,
+        "spec": spec,
+        "loss_pretty": _pretty(spec.loss),
+        "doc_derivs": doc_derivs,
+        "inputs": ins,
+        "params": pars,
+        "dnames": dnames,
+        "points": points,
+        "kernels": kernels,
+        "runtime_imports": runtime_imports,
+        "checks": checks,
+        "pyrepr": repr,
+    }
+
+
+def render_cpu_module(spec: Spec, derivs: Derivatives | None, generator_sha256: str, source_label: str) -> str:
+    """The text of the generated CPU module for ``spec``."""
+    ctx = build_context(spec, derivs, generator_sha256, source_label)
+    return _ENV.get_template("cpu_module.py.j2").render(**ctx)

@@ -1,0 +1,42 @@
+"""Point functions: the scalar mathematics of one element, as straight-line code.
+
+A point function takes one element of each input plus the parameters and returns
+one or more scalars (loss, gradients, Hessian entries).  Common subexpressions are
+eliminated across everything one function returns, so a fused ``loss_grad`` shares
+its work.  The point functions are the only place a loss's mathematics appears in a
+generated module; the array kernels around them are the same for every loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..derive.derivatives import almost_everywhere
+from .printer import print_expr
+
+
+@dataclass(frozen=True)
+class PointFunction:
+    name: str
+    doc: str
+    args: tuple[str, ...]
+    assignments: tuple[tuple[str, str], ...]
+    returns: tuple[str, ...]
+    runtime_calls: frozenset[str]
+
+
+def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Expr]) -> PointFunction:
+    """Straight-line code computing ``exprs`` from ``args``, with shared temporaries."""
+    exprs = [almost_everywhere(e) for e in exprs]
+    taken = set(args)
+    temps = (sp.Symbol(f"t{k}", real=True) for k in range(10**6))
+    temps = (t for t in temps if t.name not in taken)
+    replacements, reduced = sp.cse(exprs, symbols=temps, optimizations=None, order="canonical")
+    assignments = tuple((str(sym), print_expr(val)) for sym, val in replacements)
+    returns = tuple(print_expr(e) for e in reduced)
+    text = " ".join(v for _, v in assignments) + " " + " ".join(returns)
+    from ..runtime import scalar
+    calls = frozenset(n for n in dir(scalar) if not n.startswith("_") and f"{n}(" in text
+                      and n not in ("math", "numba"))
+    return PointFunction(name, doc, args, assignments, returns, calls)

@@ -1,0 +1,114 @@
+"""Print SymPy expressions as scalar Python that ``numba.njit`` (and, later,
+``numba.cuda.jit(device=True)``) compiles: ``math`` functions, ``a if c else b``,
+``abs``/``max``/``min`` and the runtime's stable primitives.  Printers only print;
+file structure belongs to the templates.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from ..primitives import Primitive
+
+
+class NumbaPrinter(PythonCodePrinter):
+    """Scalar math printer for Numba kernels."""
+
+    def __init__(self):
+        super().__init__({"standard": "python3", "fully_qualified_modules": True,
+                          "allow_unknown_functions": False})
+
+    # numbers: exact rationals become the nearest double, written so a person reads it
+    def _print_Rational(self, expr):
+        if expr.q == 1:
+            return f"{expr.p}.0"
+        return repr(float(expr))
+
+    def _print_Integer(self, expr):
+        return f"{int(expr)}.0"
+
+    def _print_Half(self, expr):
+        return "0.5"
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Infinity(self, expr):
+        return "math.inf"
+
+    def _print_NegativeInfinity(self, expr):
+        return "-math.inf"
+
+    def _print_NaN(self, expr):
+        return "math.nan"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and 0 < abs(int(exp)) <= 64:
+            # integer powers: keep the exponent an integer so Numba emits powi
+            b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"])
+            e = int(exp)
+            return f"{b}**{e}" if e > 0 else f"1.0/{b}**{-e}"
+        if exp == sp.Rational(1, 2):
+            return f"math.sqrt({self._print(base)})"
+        if exp == -sp.Rational(1, 2):
+            return f"(1.0/math.sqrt({self._print(base)}))"
+        return super()._print_Pow(expr, rational=rational)
+
+    # kinks: midpoint subgradient at the kink itself
+    def _print_sign(self, expr):
+        return f"sign({self._print(expr.args[0])})"
+
+    def _print_Heaviside(self, expr):
+        return f"heaviside({self._print(expr.args[0])})"
+
+    def _print_DiracDelta(self, expr):
+        return "0.0"
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+    def _minmax(self, name, args):
+        args = [self._print(a) for a in args]
+        out = args[0]
+        for a in args[1:]:
+            out = f"{name}({out}, {a})"
+        return out
+
+    def _print_Max(self, expr):
+        return self._minmax("max", expr.args)
+
+    def _print_Min(self, expr):
+        return self._minmax("min", expr.args)
+
+    def _print_Piecewise(self, expr):
+        parts = []
+        has_default = False
+        for value, cond in expr.args:
+            if cond == sp.true:
+                parts.append(self._print(value))
+                has_default = True
+                break
+            parts.append(f"({self._print(value)}) if ({self._print(cond)}) else")
+        if not has_default:
+            parts.append("math.nan")
+        return "(" + " ".join(parts) + ")"
+
+    def _print_Function(self, expr):
+        if isinstance(expr, Primitive):
+            return f"{type(expr).runtime_name}({', '.join(self._print(a) for a in expr.args)})"
+        return super()._print_Function(expr)
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+
+_PRINTER = NumbaPrinter()
+
+
+def print_expr(expr: sp.Basic) -> str:
+    """One expression as a Numba-compilable Python expression."""
+    return _PRINTER.doprint(expr)

@@ -1,0 +1,250 @@
+r"""Stable primitives as SymPy functions.
+
+Each primitive is a :class:`sympy.Function` that knows
+
+* its derivative (``fdiff``), written again in stable primitives, so that derived
+  gradients stay in stable terms (d softplus = sigmoid, d log_sigmoid = sigmoid(-x), ...);
+* its elementary definition (:meth:`Primitive.elementary`), used to state and check the math;
+* its high-precision value (:meth:`Primitive.mpmath`), accurate in relative terms even where
+  the elementary form cancels (log1p near 0, logcosh near 0);
+* its LaTeX form and the name of its scalar implementation in :mod:`lossgen.runtime.scalar`.
+
+Definitions:
+
+=============== =============================================
+sigmoid(x)      1 / (1 + e^{-x})
+softplus(x)     log(1 + e^{x})
+log_sigmoid(x)  log sigmoid(x) = -softplus(-x)
+logcosh(x)      log cosh x
+logaddexp(a,b)  log(e^a + e^b)
+xlogy(x, y)     x log y, and 0 where x = 0
+log1p(x)        log(1 + x)
+expm1(x)        e^x - 1
+=============== =============================================
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+
+class Primitive(sp.Function):
+    """Base class of lossgen's stable primitives."""
+
+    runtime_name: str = ""
+    latex_name: str = ""
+
+    @classmethod
+    def elementary(cls, *args):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def mpmath(*args):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def eval(cls, *args):
+        # Fold exact numbers (sigmoid(0) -> 1/2); keep everything else symbolic.
+        if all(a.is_Rational for a in args) and args:
+            value = cls.elementary(*args)
+            if value.is_Rational or len(value.atoms(sp.Function)) == 0:
+                return value
+        return None
+
+    def _eval_is_real(self):
+        if all(a.is_extended_real for a in self.args):
+            return True
+        return None
+
+    def _latex(self, printer):
+        inner = ", ".join(printer._print(a) for a in self.args)
+        return rf"\operatorname{{{self.latex_name}}}\left({inner}\right)"
+
+
+class sigmoid(Primitive):
+    runtime_name = "sigmoid"
+    latex_name = "sigmoid"
+
+    @classmethod
+    def elementary(cls, x):
+        return 1 / (1 + sp.exp(-x))
+
+    @staticmethod
+    def mpmath(x):
+        return 1 / (1 + mpmath.exp(-x))
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return sigmoid(x) * sigmoid(-x)
+
+    def _eval_is_positive(self):
+        return True if self.args[0].is_extended_real else None
+
+    def _latex(self, printer):
+        return rf"\sigma\left({printer._print(self.args[0])}\right)"
+
+
+class softplus(Primitive):
+    runtime_name = "softplus"
+    latex_name = "softplus"
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.log(1 + sp.exp(x))
+
+    @staticmethod
+    def mpmath(x):
+        return mpmath.log1p(mpmath.exp(x))
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    def _eval_is_positive(self):
+        return True if self.args[0].is_extended_real else None
+
+
+class log_sigmoid(Primitive):
+    runtime_name = "log_sigmoid"
+    latex_name = "log\\sigma"
+
+    @classmethod
+    def elementary(cls, x):
+        return -sp.log(1 + sp.exp(-x))
+
+    @staticmethod
+    def mpmath(x):
+        return -mpmath.log1p(mpmath.exp(-x))
+
+    def fdiff(self, argindex=1):
+        return sigmoid(-self.args[0])
+
+    def _eval_is_negative(self):
+        return True if self.args[0].is_extended_real else None
+
+    def _latex(self, printer):
+        return rf"\log\sigma\left({printer._print(self.args[0])}\right)"
+
+
+class logcosh(Primitive):
+    runtime_name = "logcosh"
+    latex_name = "logcosh"
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.log(sp.cosh(x))
+
+    @staticmethod
+    def mpmath(x):
+        # log cosh x = log1p(2 sinh(x/2)^2): no cancellation near 0.
+        return mpmath.log1p(2 * mpmath.sinh(x / 2) ** 2)
+
+    def fdiff(self, argindex=1):
+        return sp.tanh(self.args[0])
+
+    def _eval_is_nonnegative(self):
+        return True if self.args[0].is_extended_real else None
+
+    def _latex(self, printer):
+        return rf"\log\cosh\left({printer._print(self.args[0])}\right)"
+
+
+class logaddexp(Primitive):
+    runtime_name = "logaddexp"
+    latex_name = "logaddexp"
+    nargs = 2
+
+    @classmethod
+    def elementary(cls, a, b):
+        return sp.log(sp.exp(a) + sp.exp(b))
+
+    @staticmethod
+    def mpmath(a, b):
+        m = max(a, b)
+        return m + mpmath.log1p(mpmath.exp(-abs(a - b)))
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return sigmoid(a - b) if argindex == 1 else sigmoid(b - a)
+
+
+class xlogy(Primitive):
+    runtime_name = "xlogy"
+    latex_name = "xlogy"
+    nargs = 2
+
+    @classmethod
+    def elementary(cls, x, y):
+        return sp.Piecewise((0, sp.Eq(x, 0)), (x * sp.log(y), True))
+
+    @classmethod
+    def eval(cls, x, y):
+        if x.is_zero:
+            return sp.S.Zero
+        return super().eval(x, y)
+
+    @staticmethod
+    def mpmath(x, y):
+        return mpmath.mpf(0) if x == 0 else x * mpmath.log(y)
+
+    def fdiff(self, argindex=1):
+        x, y = self.args
+        return sp.log(y) if argindex == 1 else x / y
+
+    def _latex(self, printer):
+        x, y = (printer._print(a) for a in self.args)
+        return rf"{x}\log\left({y}\right)"
+
+
+class log1p(Primitive):
+    runtime_name = "log1p"
+    latex_name = "log1p"
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.log(1 + x)
+
+    @staticmethod
+    def mpmath(x):
+        return mpmath.log1p(x)
+
+    def fdiff(self, argindex=1):
+        return 1 / (1 + self.args[0])
+
+    def _eval_is_real(self):
+        x = self.args[0]
+        if x.is_extended_real and (x + 1).is_positive:
+            return True
+        return None
+
+    def _latex(self, printer):
+        return rf"\log\left(1 + {printer._print(self.args[0])}\right)"
+
+
+class expm1(Primitive):
+    runtime_name = "expm1"
+    latex_name = "expm1"
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.exp(x) - 1
+
+    @staticmethod
+    def mpmath(x):
+        return mpmath.expm1(x)
+
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[0])
+
+    def _latex(self, printer):
+        return rf"\left(e^{{{printer._print(self.args[0])}}} - 1\right)"
+
+
+#: Every primitive by the name a spec uses for it.
+PRIMITIVES: dict[str, type[Primitive]] = {
+    cls.__name__: cls for cls in (sigmoid, softplus, log_sigmoid, logcosh, logaddexp, xlogy, log1p, expm1)
+}
+
+
+def to_elementary(expr: sp.Expr) -> sp.Expr:
+    """Replace every primitive by its elementary definition (for stating the math)."""
+    return expr.replace(lambda e: isinstance(e, Primitive), lambda e: type(e).elementary(*e.args))

@@ -1,0 +1,2 @@
+"""Hand-written code that generated modules call: stable scalar primitives,
+argument checks and the array API around the kernels."""

@@ -1,0 +1,118 @@
+"""Check and normalise the arguments of a loss call before any kernel runs.
+
+Every refusal is a ``TypeError`` or ``ValueError`` naming the loss, the method, the
+argument and what was expected.  Accepted inputs: float32/float64 arrays of one shape,
+contiguous or not, writeable or read-only; they are flattened to 1-d for the kernels.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+REDUCTIONS = ("none", "sum", "mean")
+
+
+def as_float_array(value, where: str, argname: str) -> np.ndarray:
+    """``value`` as an ndarray of float32/float64, or a TypeError naming ``argname``."""
+    if hasattr(value, "__cuda_array_interface__") and not isinstance(value, np.ndarray):
+        raise TypeError(f"{where}: argument '{argname}' is a device array; use .cuda for device arrays")
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{where}: argument '{argname}' has dtype {arr.dtype}; expected float32 or float64 "
+                        f"(convert with .astype(np.float64))")
+    return arr
+
+
+def bind_inputs(where: str, input_names: tuple[str, ...], arrays: tuple, kwargs: dict) -> list[np.ndarray]:
+    """Bind positional/keyword inputs; check dtype and shape; cast to the first input's dtype."""
+    if len(arrays) > len(input_names):
+        raise TypeError(f"{where}: takes {len(input_names)} input arrays ({', '.join(input_names)}), "
+                        f"got {len(arrays)}")
+    values = list(arrays)
+    for name in input_names[len(arrays):]:
+        if name not in kwargs:
+            raise TypeError(f"{where}: missing input array '{name}' (inputs: {', '.join(input_names)})")
+        values.append(kwargs.pop(name))
+    for name in input_names[:len(arrays)]:
+        if name in kwargs:
+            raise TypeError(f"{where}: input '{name}' given both by position and by keyword")
+    out = [as_float_array(v, where, n) for v, n in zip(values, input_names)]
+    shape, dtype = out[0].shape, out[0].dtype
+    for k in range(1, len(out)):
+        if out[k].shape != shape:
+            raise ValueError(f"{where}: argument '{input_names[k]}' has shape {out[k].shape}; expected "
+                             f"{shape}, the shape of '{input_names[0]}'")
+        if out[k].dtype != dtype:
+            out[k] = out[k].astype(dtype)
+    return out
+
+
+def bind_params(where: str, params: tuple[tuple[str, float], ...], kwargs: dict) -> list[float]:
+    """Parameter values from keywords (defaults otherwise), as finite floats."""
+    values = []
+    for name, default in params:
+        v = kwargs.pop(name, default)
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"{where}: parameter '{name}' must be a real number, got {type(v).__name__}") from None
+        if not math.isfinite(f):
+            raise ValueError(f"{where}: parameter '{name}' must be finite, got {f}")
+        values.append(f)
+    if kwargs:
+        known = ", ".join(n for n, _ in params) or "none"
+        raise TypeError(f"{where}: unexpected keyword argument(s) {', '.join(sorted(kwargs))} "
+                        f"(parameters: {known})")
+    return values
+
+
+def check_reduction(where: str, reduction) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{where}: reduction must be one of 'none', 'sum', 'mean'; got {reduction!r}")
+    return reduction
+
+
+def weight_vector(where: str, weight, shape, dtype, empty: np.ndarray) -> np.ndarray:
+    """The flattened weights, or a length-0 array meaning 'no weights'."""
+    if weight is None:
+        return empty
+    w = as_float_array(weight, where, "weight")
+    if w.shape != shape:
+        raise ValueError(f"{where}: argument 'weight' has shape {w.shape}; expected {shape}")
+    return w.astype(dtype, copy=False).reshape(-1)
+
+
+def out_buffers(where: str, out, count: int, shape, dtype, names: tuple[str, ...]) -> list[np.ndarray]:
+    """Output arrays: given ones are checked (shape, dtype, writeable, C-contiguous), others allocated.
+
+    ``out`` is None, one array (when ``count == 1``) or a sequence of ``count`` entries,
+    each an array or None.
+    """
+    if out is None:
+        given = [None] * count
+    elif isinstance(out, np.ndarray):
+        if count != 1:
+            raise TypeError(f"{where}: out must be a tuple of {count} arrays ({', '.join(names)})")
+        given = [out]
+    else:
+        given = list(out)
+        if len(given) != count:
+            raise TypeError(f"{where}: out must hold {count} arrays ({', '.join(names)}), got {len(given)}")
+    bufs = []
+    for buf, name in zip(given, names):
+        if buf is None:
+            bufs.append(np.empty(shape, dtype=dtype))
+            continue
+        if not isinstance(buf, np.ndarray):
+            raise TypeError(f"{where}: out '{name}' must be a numpy array, got {type(buf).__name__}")
+        if buf.shape != shape or buf.dtype != dtype:
+            raise ValueError(f"{where}: out '{name}' has shape {buf.shape} and dtype {buf.dtype}; expected "
+                             f"shape {shape} and dtype {dtype}")
+        if not buf.flags.writeable:
+            raise ValueError(f"{where}: out '{name}' is read-only")
+        if not buf.flags.c_contiguous:
+            raise ValueError(f"{where}: out '{name}' must be C-contiguous")
+        bufs.append(buf)
+    return bufs

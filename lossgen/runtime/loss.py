@@ -1,0 +1,169 @@
+r"""The array API of a loss: :class:`Loss` wraps one generated module.
+
+``loss``, ``grad``, ``hess``, ``loss_grad``, ``grad_hess`` and ``hess_full`` take the
+inputs positionally in spec order (or by name), parameters as keywords, and
+
+* ``reduction`` — "none" (elementwise), "sum" or "mean" (torch semantics; the
+  spec's ``default_reduction`` when omitted).  Derivatives are those of the reduced
+  loss: for "mean", the elementwise derivative divided by n.
+* ``weight`` — per-element weights w_i: the loss is :math:`\sum_i w_i l_i` (divided by n
+  for "mean", as torch's ``weight``), derivatives are scaled alike.
+* ``out`` — preallocated result arrays (C-contiguous, the inputs' shape and dtype).
+
+Arrays keep their dtype: float32 in, float32 out.  Sums accumulate in float64 and come
+back as a NumPy scalar of the input dtype.  With one differentiable input a derivative
+is an array; with several it is a tuple, one array per differentiable input in spec order.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import NotDifferentiableError
+from .arguments import (bind_inputs, bind_params, check_reduction, out_buffers, weight_vector)
+
+_EMPTY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+
+
+class Loss:
+    """A compiled loss: the generated module's kernels behind a NumPy API."""
+
+    def __init__(self, module, spec=None):
+        self.module = module
+        self.name: str = module.NAME
+        self.input_names = tuple(n for n, _, _ in module.INPUTS)
+        self.diff_names = tuple(n for n, _, d in module.INPUTS if d)
+        self.params = module.PARAMS
+        self.default_reduction = module.DEFAULT_REDUCTION
+        self.differentiable = module.DIFFERENTIABLE
+        self._spec = spec
+        self._properties = None
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{n}={v}" for n, v in self.params)
+        return f"<lossgen.Loss {self.name}({', '.join(self.input_names)}; {params})>"
+
+    # -- metadata --------------------------------------------------------------------
+    @property
+    def spec(self):
+        """The parsed spec (SymPy expressions)."""
+        if self._spec is None:
+            from ..catalog import spec_for
+            self._spec = spec_for(self.name)
+        return self._spec
+
+    @property
+    def cuda(self):
+        raise NotImplementedError(f"{self.name}.cuda: CUDA kernels are not generated yet")
+
+    # -- argument handling -------------------------------------------------------------
+    def _prepare(self, method, arrays, kwargs, reduction, weight):
+        where = f"{self.name}.{method}"
+        kwargs = dict(kwargs)
+        xs = bind_inputs(where, self.input_names, arrays, kwargs)
+        params = bind_params(where, self.params, kwargs)
+        self.module.check_params(*params)
+        shape, dtype = xs[0].shape, xs[0].dtype
+        red = check_reduction(where, self.default_reduction if reduction is None else reduction)
+        w = weight_vector(where, weight, shape, dtype, _EMPTY[dtype])
+        flat = [x.reshape(-1) for x in xs]
+        return where, flat, params, w, red, shape, dtype
+
+    def _require_derivatives(self, method):
+        if not self.differentiable:
+            raise NotDifferentiableError(
+                f"{self.name}.{method}: the loss '{self.name}' is declared non-differentiable "
+                "(differentiable = false in its spec); only loss() is available")
+
+    def _names(self, prefix):
+        return tuple(f"{prefix}_{n}" for n in self.diff_names)
+
+    def _pack(self, arrays):
+        return arrays[0] if len(arrays) == 1 else tuple(arrays)
+
+    @staticmethod
+    def _scale(red, n):
+        return 1.0 / n if (red == "mean" and n > 0) else 1.0
+
+    @staticmethod
+    def _total(red, total, n, dtype):
+        value = total / n if red == "mean" else total
+        if red == "mean" and n == 0:
+            value = float("nan")
+        return dtype.type(value)
+
+    # -- API ---------------------------------------------------------------------------
+    def loss(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
+        """The loss; an array for reduction "none", else a scalar."""
+        where, xs, ps, w, red, shape, dtype = self._prepare("loss", arrays, kwargs, reduction, weight)
+        if red == "none":
+            (buf,) = out_buffers(where, out, 1, shape, dtype, ("loss",))
+            self.module.loss_none(*xs, w, *ps, buf.reshape(-1))
+            return buf
+        if out is not None:
+            raise TypeError(f"{where}: out= applies to reduction='none' only")
+        return self._total(red, self.module.loss_sum(*xs, w, *ps), xs[0].shape[0], dtype)
+
+    def grad(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
+        """d loss / d input for each differentiable input (consistent with ``reduction``)."""
+        self._require_derivatives("grad")
+        where, xs, ps, w, red, shape, dtype = self._prepare("grad", arrays, kwargs, reduction, weight)
+        bufs = out_buffers(where, out, len(self.diff_names), shape, dtype, self._names("grad"))
+        self.module.grad(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
+        return self._pack(bufs)
+
+    def hess(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
+        """Diagonal second derivative d2 loss / d input2 for each differentiable input."""
+        self._require_derivatives("hess")
+        where, xs, ps, w, red, shape, dtype = self._prepare("hess", arrays, kwargs, reduction, weight)
+        bufs = out_buffers(where, out, len(self.diff_names), shape, dtype, self._names("hess"))
+        self.module.hess(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
+        return self._pack(bufs)
+
+    def loss_grad(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
+        """(loss, grad) in one pass over memory.  ``out=(loss_buf or None, grad_buf[s]...)``."""
+        self._require_derivatives("loss_grad")
+        where, xs, ps, w, red, shape, dtype = self._prepare("loss_grad", arrays, kwargs, reduction, weight)
+        k = len(self.diff_names)
+        names = ("loss",) + self._names("grad")
+        scale = self._scale(red, xs[0].shape[0])
+        if red == "none":
+            bufs = out_buffers(where, out, k + 1, shape, dtype, names)
+            self.module.loss_grad_none(*xs, w, *ps, scale, *(b.reshape(-1) for b in bufs))
+            return bufs[0], self._pack(bufs[1:])
+        if out is not None:
+            out = list(out)
+            if len(out) != k + 1 or out[0] is not None:
+                raise TypeError(f"{where}: with reduction={red!r}, out must be (None, {', '.join(names[1:])})")
+            out = out[1:]
+        bufs = out_buffers(where, out, k, shape, dtype, names[1:])
+        total = self.module.loss_grad_sum(*xs, w, *ps, scale, *(b.reshape(-1) for b in bufs))
+        return self._total(red, total, xs[0].shape[0], dtype), self._pack(bufs)
+
+    def grad_hess(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
+        """(grad, diagonal hess) in one pass, as gradient boosting needs."""
+        self._require_derivatives("grad_hess")
+        where, xs, ps, w, red, shape, dtype = self._prepare("grad_hess", arrays, kwargs, reduction, weight)
+        k = len(self.diff_names)
+        names = self._names("grad") + self._names("hess")
+        if out is not None and len(out) == 2 and k > 1:
+            out = tuple(out[0]) + tuple(out[1])
+        bufs = out_buffers(where, out, 2 * k, shape, dtype, names)
+        self.module.grad_hess(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
+        return self._pack(bufs[:k]), self._pack(bufs[k:])
+
+    def hess_full(self, *arrays, reduction=None, weight=None, **kwargs):
+        """The full Hessian per element, cross terms included: a k x k nested tuple of
+        arrays (symmetric entries share one array)."""
+        self._require_derivatives("hess_full")
+        where, xs, ps, w, red, shape, dtype = self._prepare("hess_full", arrays, kwargs, reduction, weight)
+        k = len(self.diff_names)
+        scale = self._scale(red, xs[0].shape[0])
+        if k == 1:
+            (h,) = out_buffers(where, None, 1, shape, dtype, ("hess",))
+            self.module.hess(*xs, w, *ps, scale, h.reshape(-1))
+            return ((h,),)
+        pairs = [(a, b) for a in range(k) for b in range(a, k)]
+        bufs = out_buffers(where, None, len(pairs), shape, dtype, tuple(f"h{a}{b}" for a, b in pairs))
+        self.module.hess_full(*xs, w, *ps, scale, *(b.reshape(-1) for b in bufs))
+        table = dict(zip(pairs, bufs))
+        return tuple(tuple(table[(min(a, b), max(a, b))] for b in range(k)) for a in range(k))
