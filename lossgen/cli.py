@@ -48,7 +48,7 @@ def cmd_build(args) -> int:
     results = []
     width = len(str(len(paths)))
     for k, path in enumerate(paths, 1):
-        res = build_one(path, out)
+        res = build_one(path, out, force=args.force)
         results.append(res)
         print(f"[{k:>{width}}/{len(paths)}] {res.name or path.stem:<30} {res.status:<9} {res.seconds:6.2f} s",
               flush=True)
@@ -67,7 +67,7 @@ def cmd_build(args) -> int:
 
 def cmd_check(args) -> int:
     from .build import stale_files
-    problems = stale_files()
+    problems = stale_files(full=args.full)
     if not problems:
         print("generated/ is up to date with specs/")
         return 0
@@ -157,8 +157,10 @@ def make_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="generate kernels from specs (default: the whole catalog)")
     b.add_argument("specs", nargs="*", help="spec files or catalog names")
     b.add_argument("--out", help="output directory (default: generated/)")
+    b.add_argument("--force", action="store_true", help="regenerate even files that are current")
     b.set_defaults(func=cmd_build)
     c = sub.add_parser("check", help="exit 1 if generated/ is stale")
+    c.add_argument("--full", action="store_true", help="also regenerate every spec and compare bytes")
     c.set_defaults(func=cmd_check)
     lst = sub.add_parser("list", help="the catalog as a table")
     lst.set_defaults(func=cmd_list)

@@ -1,19 +1,21 @@
-"""Render a spec and its derivatives into a generated CPU module (Numba).
+"""Render a lowered spec into a generated CPU module (Numba).
 
 The module layout (template ``templates/cpu_module.py.j2``):
 
 * a header with the spec's path and SHA-256 and the generator's version and hash;
-* a docstring stating the loss, its gradients and Hessians;
+* a docstring stating the loss, its gradients and Hessians, and how each form the
+  kernels compute was chosen (the lowering report, with measured errors);
 * metadata (``NAME``, ``INPUTS``, ``PARAMS``, ...) and ``check_params``;
 * point functions (one element; the mathematics);
 * array kernels (``parallel=True`` loops over elements) that call them: ``loss_none``,
   ``loss_sum``, ``grad``, ``loss_grad_none``, ``loss_grad_sum``, ``hess``, ``grad_hess``
   and, for several differentiable inputs, ``hess_full``.
 
-Kernel calling convention: ``kernel(*inputs, weight, *params, [scale,] *outputs)``.
-Inputs are 1-d arrays of one length n; ``weight`` has length n or 0 (no weights);
-``scale`` multiplies every derivative (1 for sum/none, 1/n for mean); sums accumulate
-in float64 and are returned.
+Kernel calling convention: ``kernel(*inputs, _weight, *params, [_scale,] *outputs)``.
+Kernel-internal names start with ``_``, which no spec identifier can, so a spec's
+names never clash with them.  Inputs are 1-d arrays of one length n; ``_weight`` has
+length n or 0 (no weights); ``_scale`` multiplies every derivative (1 for sum/none,
+1/n for mean); sums accumulate in float64 and are returned.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import jinja2
 import sympy as sp
 
 from .._version import __version__
-from ..derive import Derivatives
+from ..rewrite import Lowered
 from ..spec.model import Spec
 from .point import PointFunction, point_function
 from .printer import print_expr
@@ -53,13 +55,13 @@ class Kernel:
     scaled: bool
 
     def call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
-        targets = ", ".join(f"v{k}" for k in range(len(self.outputs)))
-        args = ", ".join([f"{a}[i]" for a in inputs] + list(params))
+        targets = ", ".join(f"_v{k}" for k in range(len(self.outputs)))
+        args = ", ".join([f"{a}[_i]" for a in inputs] + list(params))
         return f"{targets} = {self.point}({args})"
 
     def signature(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
         outs = tuple(o for o in self.outputs if o is not None)
-        return ", ".join(inputs + ("weight",) + params + (("scale",) if self.scaled else ()) + outs)
+        return ", ".join(inputs + ("_weight",) + params + (("_scale",) if self.scaled else ()) + outs)
 
 
 def _pretty(expr: sp.Basic) -> str:
@@ -67,60 +69,71 @@ def _pretty(expr: sp.Basic) -> str:
                          break_on_hyphens=False)
 
 
-def build_context(spec: Spec, derivs: Derivatives | None, generator_sha256: str, source_label: str) -> dict:
-    ins = tuple(i.name for i in spec.inputs)
-    pars = tuple(p.name for p in spec.params)
-    args = ins + pars
-    dnames = tuple(i.name for i in spec.differentiable_inputs)
-    points: list[PointFunction] = [point_function("point_loss", "The loss of one element.", args, [spec.loss])]
+def _fmt_ulp(x: float) -> str:
+    return f"{x:.1f}" if x < 1e4 else f"{x:.1e}"
+
+
+def _kernels(lowered: Lowered, args: tuple[str, ...], dnames: tuple[str, ...]):
+    """Point functions and the kernels that call them."""
+    points: list[PointFunction] = [point_function("point_loss", "The loss of one element.", args,
+                                                  [lowered.loss.expr])]
     kernels = [
-        Kernel("loss_none", "Elementwise loss (times weight) into out_loss.", "point_loss", ("out_loss",),
+        Kernel("loss_none", "Elementwise loss (times weight) into _out_loss.", "point_loss", ("_out_loss",),
                ("loss",), False, False),
         Kernel("loss_sum", "Sum of weighted elementwise losses, accumulated in float64.", "point_loss", (None,),
                ("loss",), True, False),
     ]
-    gouts = tuple(f"out_grad_{n}" for n in dnames)
-    houts = tuple(f"out_hess_{n}" for n in dnames)
-    if derivs is not None and dnames:
-        g, hd = list(derivs.grad), list(derivs.hess_diag())
-        points += [
-            point_function("point_grad", "Gradient of the loss in " + ", ".join(dnames) + ".", args, g),
-            point_function("point_loss_grad", "Loss and gradient, sharing their work.", args, [spec.loss] + g),
-            point_function("point_hess", "Diagonal of the Hessian (d2 loss / d input2).", args, hd),
-            point_function("point_grad_hess", "Gradient and diagonal Hessian, sharing their work.", args, g + hd),
-        ]
-        kernels += [
-            Kernel("grad", "Weighted, scaled gradient into out_grad_*.", "point_grad", gouts,
-                   ("deriv",) * len(gouts), False, True),
-            Kernel("loss_grad_none", "Fused: elementwise loss and gradient in one pass.", "point_loss_grad",
-                   ("out_loss",) + gouts, ("loss",) + ("deriv",) * len(gouts), False, True),
-            Kernel("loss_grad_sum", "Fused: summed loss (returned) and gradient in one pass.", "point_loss_grad",
-                   (None,) + gouts, ("loss",) + ("deriv",) * len(gouts), True, True),
-            Kernel("hess", "Weighted, scaled diagonal Hessian into out_hess_*.", "point_hess", houts,
-                   ("deriv",) * len(houts), False, True),
-            Kernel("grad_hess", "Fused: gradient and diagonal Hessian in one pass.", "point_grad_hess",
-                   gouts + houts, ("deriv",) * (2 * len(houts)), False, True),
-        ]
-        if len(dnames) > 1:
-            pairs = [(a, b) for a in range(len(dnames)) for b in range(a, len(dnames))]
-            points.append(point_function("point_hess_full", "Upper triangle of the Hessian, row by row.", args,
-                                         [derivs.hess[a][b] for a, b in pairs]))
-            fouts = tuple(f"out_hess_{dnames[a]}_{dnames[b]}" for a, b in pairs)
-            kernels.append(Kernel("hess_full", "Upper triangle of the full Hessian (cross terms included).",
-                                  "point_hess_full", fouts, ("deriv",) * len(fouts), False, True))
+    if not (lowered.grad and dnames):
+        return points, kernels
+    gouts = tuple(f"_out_grad_{n}" for n in dnames)
+    houts = tuple(f"_out_hess_{n}" for n in dnames)
+    g = [c.expr for c in lowered.grad]
+    hd = [c.expr for c in lowered.hess_diag()]
+    points += [
+        point_function("point_grad", "Gradient of the loss in " + ", ".join(dnames) + ".", args, g),
+        point_function("point_loss_grad", "Loss and gradient, sharing their work.", args,
+                       [lowered.loss.expr] + g),
+        point_function("point_hess", "Diagonal of the Hessian (d2 loss / d input2).", args, hd),
+        point_function("point_grad_hess", "Gradient and diagonal Hessian, sharing their work.", args, g + hd),
+    ]
+    kernels += [
+        Kernel("grad", "Weighted, scaled gradient into _out_grad_*.", "point_grad", gouts,
+               ("deriv",) * len(gouts), False, True),
+        Kernel("loss_grad_none", "Fused: elementwise loss and gradient in one pass.", "point_loss_grad",
+               ("_out_loss",) + gouts, ("loss",) + ("deriv",) * len(gouts), False, True),
+        Kernel("loss_grad_sum", "Fused: summed loss (returned) and gradient in one pass.", "point_loss_grad",
+               (None,) + gouts, ("loss",) + ("deriv",) * len(gouts), True, True),
+        Kernel("hess", "Weighted, scaled diagonal Hessian into _out_hess_*.", "point_hess", houts,
+               ("deriv",) * len(houts), False, True),
+        Kernel("grad_hess", "Fused: gradient and diagonal Hessian in one pass.", "point_grad_hess",
+               gouts + houts, ("deriv",) * (2 * len(houts)), False, True),
+    ]
+    if len(dnames) > 1:
+        pairs = [(a, b) for a in range(len(dnames)) for b in range(a, len(dnames))]
+        points.append(point_function("point_hess_full", "Upper triangle of the Hessian, row by row.", args,
+                                     [lowered.hess[a][b].expr for a, b in pairs]))
+        fouts = tuple(f"_out_hess_{dnames[a]}_{dnames[b]}" for a, b in pairs)
+        kernels.append(Kernel("hess_full", "Upper triangle of the full Hessian (cross terms included).",
+                              "point_hess_full", fouts, ("deriv",) * len(fouts), False, True))
+    return points, kernels
 
+
+def build_context(spec: Spec, lowered: Lowered, generator_sha256: str, source_label: str) -> dict:
+    ins = tuple(i.name for i in spec.inputs)
+    pars = tuple(p.name for p in spec.params)
+    dnames = tuple(i.name for i in spec.differentiable_inputs)
+    points, kernels = _kernels(lowered, ins + pars, dnames)
     runtime_imports = sorted(set().union(*(p.runtime_calls for p in points)))
-    checks = []
-    for p in spec.params:
-        if p.constraint is not None:
-            checks.append((print_expr(p.constraint), p.constraint_text, p.name))
+    checks = [(print_expr(p.constraint), p.constraint_text, p.name) for p in spec.params if p.constraint is not None]
     doc_derivs = []
-    if derivs is not None:
-        for v, gexpr in zip(dnames, derivs.grad):
-            doc_derivs.append((f"d loss / d {v}", _pretty(gexpr)))
-        for a, va in enumerate(dnames):
-            for b in range(a, len(dnames)):
-                doc_derivs.append((f"d2 loss / d {va} d {dnames[b]}", _pretty(derivs.hess[a][b])))
+    lowering = [("loss", lowered.loss)]
+    for v, choice in zip(dnames, lowered.grad):
+        doc_derivs.append((f"d loss / d {v}", _pretty(choice.expr)))
+        lowering.append((f"d/d{v}", choice))
+    for a, va in enumerate(dnames):
+        for b in range(a, len(dnames)):
+            doc_derivs.append((f"d2 loss / d {va} d {dnames[b]}", _pretty(lowered.hess[a][b].expr)))
+            lowering.append((f"d2/d{va}d{dnames[b]}", lowered.hess[a][b]))
     return {
         "version": __version__,
         "generator_sha256": generator_sha256,
@@ -128,6 +141,8 @@ def build_context(spec: Spec, derivs: Derivatives | None, generator_sha256: str,
         "spec": spec,
         "loss_pretty": _pretty(spec.loss),
         "doc_derivs": doc_derivs,
+        "lowering": [(label, c.how, _fmt_ulp(c.max_ulp), _fmt_ulp(c.max_rel_ulp), c.candidates)
+                     for label, c in lowering],
         "inputs": ins,
         "params": pars,
         "dnames": dnames,
@@ -139,7 +154,7 @@ def build_context(spec: Spec, derivs: Derivatives | None, generator_sha256: str,
     }
 
 
-def render_cpu_module(spec: Spec, derivs: Derivatives | None, generator_sha256: str, source_label: str) -> str:
+def render_cpu_module(spec: Spec, lowered: Lowered, generator_sha256: str, source_label: str) -> str:
     """The text of the generated CPU module for ``spec``."""
-    ctx = build_context(spec, derivs, generator_sha256, source_label)
+    ctx = build_context(spec, lowered, generator_sha256, source_label)
     return _ENV.get_template("cpu_module.py.j2").render(**ctx)

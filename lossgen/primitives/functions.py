@@ -7,6 +7,8 @@ Each primitive is a :class:`sympy.Function` that knows
 * its elementary definition (:meth:`Primitive.elementary`), used to state and check the math;
 * its high-precision value (:meth:`Primitive.mpmath`), accurate in relative terms even where
   the elementary form cancels (log1p near 0, logcosh near 0);
+* a vectorised float implementation (:meth:`Primitive.numpy`) with the same algorithm as
+  the scalar kernel in :mod:`lossgen.runtime.scalar`, used to measure candidate forms;
 * its LaTeX form and the name of its scalar implementation in :mod:`lossgen.runtime.scalar`.
 
 Definitions:
@@ -25,6 +27,7 @@ expm1(x)        e^x - 1
 from __future__ import annotations
 
 import mpmath
+import numpy as np
 import sympy as sp
 
 
@@ -40,6 +43,10 @@ class Primitive(sp.Function):
 
     @staticmethod
     def mpmath(*args):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def numpy(*args):  # pragma: no cover - abstract
         raise NotImplementedError
 
     @classmethod
@@ -73,6 +80,11 @@ class sigmoid(Primitive):
     def mpmath(x):
         return 1 / (1 + mpmath.exp(-x))
 
+    @staticmethod
+    def numpy(x):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
     def fdiff(self, argindex=1):
         x = self.args[0]
         return sigmoid(x) * sigmoid(-x)
@@ -96,6 +108,10 @@ class softplus(Primitive):
     def mpmath(x):
         return mpmath.log1p(mpmath.exp(x))
 
+    @staticmethod
+    def numpy(x):
+        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
     def fdiff(self, argindex=1):
         return sigmoid(self.args[0])
 
@@ -114,6 +130,10 @@ class log_sigmoid(Primitive):
     @staticmethod
     def mpmath(x):
         return -mpmath.log1p(mpmath.exp(-x))
+
+    @staticmethod
+    def numpy(x):
+        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
     def fdiff(self, argindex=1):
         return sigmoid(-self.args[0])
@@ -137,6 +157,12 @@ class logcosh(Primitive):
     def mpmath(x):
         # log cosh x = log1p(2 sinh(x/2)^2): no cancellation near 0.
         return mpmath.log1p(2 * mpmath.sinh(x / 2) ** 2)
+
+    @staticmethod
+    def numpy(x):
+        a = np.abs(x)
+        s = np.sinh(0.5 * np.minimum(a, 2.0))
+        return np.where(a <= 2.0, np.log1p(2 * s * s), a + np.log1p(np.exp(-2 * a)) - np.log(2.0))
 
     def fdiff(self, argindex=1):
         return sp.tanh(self.args[0])
@@ -162,6 +188,10 @@ class logaddexp(Primitive):
         m = max(a, b)
         return m + mpmath.log1p(mpmath.exp(-abs(a - b)))
 
+    @staticmethod
+    def numpy(a, b):
+        return np.logaddexp(a, b)
+
     def fdiff(self, argindex=1):
         a, b = self.args
         return sigmoid(a - b) if argindex == 1 else sigmoid(b - a)
@@ -186,6 +216,10 @@ class xlogy(Primitive):
     def mpmath(x, y):
         return mpmath.mpf(0) if x == 0 else x * mpmath.log(y)
 
+    @staticmethod
+    def numpy(x, y):
+        return np.where(x == 0, 0.0, x * np.log(np.where(x == 0, 1.0, y)))
+
     def fdiff(self, argindex=1):
         x, y = self.args
         return sp.log(y) if argindex == 1 else x / y
@@ -206,6 +240,10 @@ class log1p(Primitive):
     @staticmethod
     def mpmath(x):
         return mpmath.log1p(x)
+
+    @staticmethod
+    def numpy(x):
+        return np.log1p(x)
 
     def fdiff(self, argindex=1):
         return 1 / (1 + self.args[0])
@@ -231,6 +269,10 @@ class expm1(Primitive):
     @staticmethod
     def mpmath(x):
         return mpmath.expm1(x)
+
+    @staticmethod
+    def numpy(x):
+        return np.expm1(x)
 
     def fdiff(self, argindex=1):
         return sp.exp(self.args[0])

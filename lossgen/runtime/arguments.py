@@ -116,3 +116,27 @@ def out_buffers(where: str, out, count: int, shape, dtype, names: tuple[str, ...
             raise ValueError(f"{where}: out '{name}' must be C-contiguous")
         bufs.append(buf)
     return bufs
+
+
+def separate_overlaps(flat_inputs: list[np.ndarray], weight: np.ndarray,
+                      bufs: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Copies of the (flattened) inputs and weight that partially overlap an out buffer.
+
+    The kernels read element i of every input before writing element i of every
+    output, so an out buffer that *is* an input (same start, same strides) is safe.
+    A buffer that overlaps an input shifted or with other strides is not: a parallel
+    chunk would read elements another chunk has already overwritten.  Such inputs are
+    copied first, as NumPy ufuncs do.
+    """
+    outs = [b.reshape(-1) for b in bufs]
+
+    def separate(x):
+        for o in outs:
+            if o.size and x.size and np.may_share_memory(x, o):
+                same = (x.__array_interface__["data"][0] == o.__array_interface__["data"][0]
+                        and x.strides == o.strides and x.shape == o.shape and x.dtype == o.dtype)
+                if not same:
+                    return x.copy()
+        return x
+
+    return [separate(x) for x in flat_inputs], separate(weight)

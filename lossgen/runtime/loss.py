@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NotDifferentiableError
-from .arguments import (bind_inputs, bind_params, check_reduction, out_buffers, weight_vector)
+from .arguments import (bind_inputs, bind_params, check_reduction, out_buffers, separate_overlaps,
+                        weight_vector)
 
 _EMPTY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
 
@@ -86,9 +87,11 @@ class Loss:
 
     @staticmethod
     def _total(red, total, n, dtype):
-        value = total / n if red == "mean" else total
-        if red == "mean" and n == 0:
-            value = float("nan")
+        if red == "mean":
+            # the mean of no elements is nan, as in torch (not a ZeroDivisionError)
+            value = total / n if n > 0 else float("nan")
+        else:
+            value = total
         return dtype.type(value)
 
     # -- API ---------------------------------------------------------------------------
@@ -97,6 +100,7 @@ class Loss:
         where, xs, ps, w, red, shape, dtype = self._prepare("loss", arrays, kwargs, reduction, weight)
         if red == "none":
             (buf,) = out_buffers(where, out, 1, shape, dtype, ("loss",))
+            xs, w = separate_overlaps(xs, w, [buf])
             self.module.loss_none(*xs, w, *ps, buf.reshape(-1))
             return buf
         if out is not None:
@@ -108,6 +112,7 @@ class Loss:
         self._require_derivatives("grad")
         where, xs, ps, w, red, shape, dtype = self._prepare("grad", arrays, kwargs, reduction, weight)
         bufs = out_buffers(where, out, len(self.diff_names), shape, dtype, self._names("grad"))
+        xs, w = separate_overlaps(xs, w, bufs)
         self.module.grad(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
         return self._pack(bufs)
 
@@ -116,6 +121,7 @@ class Loss:
         self._require_derivatives("hess")
         where, xs, ps, w, red, shape, dtype = self._prepare("hess", arrays, kwargs, reduction, weight)
         bufs = out_buffers(where, out, len(self.diff_names), shape, dtype, self._names("hess"))
+        xs, w = separate_overlaps(xs, w, bufs)
         self.module.hess(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
         return self._pack(bufs)
 
@@ -128,6 +134,7 @@ class Loss:
         scale = self._scale(red, xs[0].shape[0])
         if red == "none":
             bufs = out_buffers(where, out, k + 1, shape, dtype, names)
+            xs, w = separate_overlaps(xs, w, bufs)
             self.module.loss_grad_none(*xs, w, *ps, scale, *(b.reshape(-1) for b in bufs))
             return bufs[0], self._pack(bufs[1:])
         if out is not None:
@@ -136,6 +143,7 @@ class Loss:
                 raise TypeError(f"{where}: with reduction={red!r}, out must be (None, {', '.join(names[1:])})")
             out = out[1:]
         bufs = out_buffers(where, out, k, shape, dtype, names[1:])
+        xs, w = separate_overlaps(xs, w, bufs)
         total = self.module.loss_grad_sum(*xs, w, *ps, scale, *(b.reshape(-1) for b in bufs))
         return self._total(red, total, xs[0].shape[0], dtype), self._pack(bufs)
 
@@ -148,6 +156,7 @@ class Loss:
         if out is not None and len(out) == 2 and k > 1:
             out = tuple(out[0]) + tuple(out[1])
         bufs = out_buffers(where, out, 2 * k, shape, dtype, names)
+        xs, w = separate_overlaps(xs, w, bufs)
         self.module.grad_hess(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
         return self._pack(bufs[:k]), self._pack(bufs[k:])
 

@@ -19,6 +19,10 @@ from .expression import CONSTANTS, FUNCTIONS, ExpressionError, parse_expression
 from .locate import locate
 from .model import CATEGORIES, DOMAINS, REDUCTIONS, ROLES, Input, Param, Spec
 
+#: Top-level names of a generated module, which a spec's identifiers must not shadow.
+RESERVED = {"math", "numba", "prange", "heaviside", "check_params", "loss_none", "loss_sum", "grad", "hess",
+            "loss_grad_none", "loss_grad_sum", "grad_hess", "hess_full", "NAME", "TITLE", "SPEC_SHA256",
+            "GENERATOR_SHA256", "INPUTS", "PARAMS", "DIFFERENTIABLE", "DEFAULT_REDUCTION", "None"}
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 TOP_KEYS = {"name", "title", "summary", "category", "references", "loss", "numeric", "differentiable",
@@ -161,6 +165,8 @@ def _optional_str(ctx, data, key, default):
 def _check_identifier(ctx, ident, names, *, key, table, index):
     if not isinstance(ident, str) or not _IDENT.match(ident) or keyword.iskeyword(ident):
         raise ctx.error(f"'{ident}' is not a valid identifier", key, table, index)
+    if ident in RESERVED or ident.startswith("point_"):
+        raise ctx.error(f"'{ident}' is reserved (a name used by generated modules)", key, table, index)
     if ident in FUNCTIONS or ident in CONSTANTS:
         raise ctx.error(f"'{ident}' is the name of a built-in function or constant", key, table, index)
     if ident in names:

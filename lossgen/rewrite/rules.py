@@ -1,0 +1,57 @@
+r"""Numerical-stability identities, as a table of (pattern -> replacement).
+
+Each rule states an identity over the reals on the domain where its left side is
+defined, and replaces a form that overflows or cancels by one that does not.  The table
+reads like a list of identities; :func:`apply_rules` runs it to a fixed point.  Rules run
+before common-subexpression elimination (afterwards the patterns no longer match), and
+each is tested alone against mpmath at extreme arguments (tests/test_rewrite_rules.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy as sp
+
+from ..primitives import expm1, log1p, log_sigmoid, logaddexp, logcosh, sigmoid, softplus, xlogy
+
+a = sp.Wild("a")
+b = sp.Wild("b")
+c = sp.Wild("c", exclude=[0])
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: sp.Expr
+    replacement: sp.Expr | Callable
+    why: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("softplus", sp.log(1 + sp.exp(a)), softplus(a), "log(1+e^a) overflows for a > 709"),
+    Rule("softplus_log1p", log1p(sp.exp(a)), softplus(a), "log1p(e^a) overflows for a > 709"),
+    Rule("log_sigmoid", sp.log(sigmoid(a)), log_sigmoid(a), "sigmoid underflows to 0 for a < -745"),
+    Rule("log_one_minus_sigmoid", sp.log(1 - sigmoid(a)), log_sigmoid(-a), "1 - sigmoid(a) cancels for a > 37"),
+    Rule("sigmoid_exp", 1 / (1 + sp.exp(-a)), sigmoid(a), "e^{-a} overflows for a < -709"),
+    Rule("logcosh", sp.log(sp.cosh(a)), logcosh(a), "cosh overflows for |a| > 710"),
+    Rule("logaddexp", sp.log(sp.exp(a) + sp.exp(b)), logaddexp(a, b), "e^a overflows"),
+    Rule("xlogx", a * sp.log(a), xlogy(a, a), "0 * log 0 is NaN; the limit is 0"),
+    Rule("log1p", sp.log(1 + a), log1p(a), "1 + a rounds away a's digits for small a"),
+    Rule("expm1", sp.exp(a) - 1, expm1(a), "e^a - 1 cancels for small a"),
+    Rule("one_minus_exp", 1 - sp.exp(a), -expm1(a), "1 - e^a cancels for small a"),
+    Rule("sech2", 1 - sp.tanh(a) ** 2, sp.cosh(a) ** -2, "1 - tanh^2 cancels for |a| > 1"),
+    Rule("sqrt1p_minus_1", sp.sqrt(1 + a) - 1, a / (sp.sqrt(1 + a) + 1), "cancels for small a"),
+    Rule("sigmoid_power", sigmoid(a) ** c, sp.exp(c * log_sigmoid(a)), "power of a tiny sigmoid: log space"),
+)
+
+
+def apply_rules(expr: sp.Expr, rules: tuple[Rule, ...] = RULES, max_rounds: int = 6) -> sp.Expr:
+    """Apply every rule until nothing changes (at most ``max_rounds`` passes)."""
+    for _ in range(max_rounds):
+        before = expr
+        for rule in rules:
+            expr = expr.replace(rule.pattern, rule.replacement)
+        if expr == before:
+            break
+    return expr

@@ -1,0 +1,1 @@
+"""Verification against the mathematics: high-precision truth and test points."""

@@ -1,0 +1,65 @@
+"""Ground truth: a spec's expressions evaluated with mpmath at high precision.
+
+Kernels are checked against these values, never against themselves.  An expression
+is turned into an mpmath function by SymPy's ``lambdify`` (on our own printed
+expression, never on spec text), with
+
+* each stable primitive evaluated by its accurate mpmath definition
+  (:meth:`lossgen.primitives.Primitive.mpmath`),
+* ``sign``/``Heaviside`` at 0 as the midpoint subgradient (0, 1/2), the kernels'
+  convention, and Dirac terms (kink masses) dropped: derivatives where they exist.
+
+``exact_derivative(spec, v)`` is ``sympy.diff`` of the spec's loss as written: the
+derivation stage's own output is what is under test, so the truth does not use it.
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+from ..primitives import PRIMITIVES
+from ..spec.model import Spec
+
+DIGITS = 50
+
+
+def _mp_sign(x):
+    return mpmath.mpf(0) if x == 0 else mpmath.sign(x)
+
+
+def _mp_heaviside(x, *_):
+    return mpmath.mpf(0.5) if x == 0 else (mpmath.mpf(1) if x > 0 else mpmath.mpf(0))
+
+
+_MODULES = [{**{n: c.mpmath for n, c in PRIMITIVES.items()}, "sign": _mp_sign, "Heaviside": _mp_heaviside,
+             "DiracDelta": lambda *a: mpmath.mpf(0)}, "mpmath"]
+
+
+def mp_function(expr: sp.Expr, args: tuple[sp.Symbol, ...]):
+    """``f(*values) -> mpf``: ``expr`` at the given values, computed in mpmath."""
+    expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    f = sp.lambdify(args, expr, modules=_MODULES)
+
+    def call(*values):
+        # never lower the precision a caller (e.g. mpmath.diff) has raised
+        with mpmath.workdps(max(DIGITS, mpmath.mp.dps)):
+            return mpmath.mpf(f(*[mpmath.mpf(v) for v in values]))
+    return call
+
+
+def spec_args(spec: Spec) -> tuple[sp.Symbol, ...]:
+    return tuple(i.symbol for i in spec.inputs) + tuple(p.symbol for p in spec.params)
+
+
+def exact_derivative(spec: Spec, *wrt: sp.Symbol) -> sp.Expr:
+    return sp.diff(spec.loss, *wrt)
+
+
+def finite_difference(f, values: list, index: int, order: int = 1):
+    """d^order f / d value[index], by mpmath's high-precision finite differences."""
+    with mpmath.workdps(DIGITS):
+        def g(x):
+            v = list(values)
+            v[index] = x
+            return f(*v)
+        return mpmath.diff(g, mpmath.mpf(values[index]), order)
