@@ -1,4 +1,6 @@
-"""The generator's fingerprint: a hash of every source file that shapes generated code.
+"""The generator's fingerprint: a hash of every source file that shapes generated code,
+and of the versions of the libraries that do (SymPy prints and simplifies; mpmath's
+values decide which candidate form the lowering stage keeps).
 
 A generated module records it in its header; a module whose fingerprint differs from
 the running generator's is stale (``lossgen check``), and the user cache is keyed on it.
@@ -7,6 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+
+import mpmath
+import sympy
 
 from .paths import PACKAGE_DIR
 
@@ -17,6 +22,7 @@ GENERATOR_PARTS = ("_version.py", "spec", "primitives", "derive", "rewrite", "co
 @functools.lru_cache(maxsize=1)
 def generator_sha256() -> str:
     h = hashlib.sha256()
+    h.update(f"sympy {sympy.__version__}\0mpmath {mpmath.__version__}\0".encode())
     for part in GENERATOR_PARTS:
         path = PACKAGE_DIR / part
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".py", ".j2")) \

@@ -9,7 +9,6 @@ does not say on which side of the kink the exact residual lies).
 import mpmath
 import numpy as np
 import pytest
-import sympy as sp
 
 import lossgen
 from lossgen.derive import derive

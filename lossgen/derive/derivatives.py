@@ -56,7 +56,7 @@ def derive(spec: Spec) -> Derivatives:
     wrt = tuple(i.symbol for i in spec.differentiable_inputs)
     grad = tuple(tidy(sp.diff(spec.loss, v)) for v in wrt)
     hess = []
-    for a, va in enumerate(wrt):
+    for a in range(len(wrt)):
         row = []
         for b, vb in enumerate(wrt):
             row.append(hess[b][a] if b < a else tidy(sp.diff(grad[a], vb)))

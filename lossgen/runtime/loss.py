@@ -107,23 +107,24 @@ class Loss:
             raise TypeError(f"{where}: out= applies to reduction='none' only")
         return self._total(red, self.module.loss_sum(*xs, w, *ps), xs[0].shape[0], dtype)
 
+    def _derivatives(self, method, arrays, kwargs, reduction, weight, out, prefixes):
+        """Run the derivative kernel ``method`` whose outputs are, for each prefix, one
+        array per differentiable input; return the buffers in that order."""
+        self._require_derivatives(method)
+        where, xs, ps, w, red, shape, dtype = self._prepare(method, arrays, kwargs, reduction, weight)
+        names = tuple(n for p in prefixes for n in self._names(p))
+        bufs = out_buffers(where, out, len(names), shape, dtype, names)
+        xs, w = separate_overlaps(xs, w, bufs)
+        getattr(self.module, method)(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
+        return bufs
+
     def grad(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
         """d loss / d input for each differentiable input (consistent with ``reduction``)."""
-        self._require_derivatives("grad")
-        where, xs, ps, w, red, shape, dtype = self._prepare("grad", arrays, kwargs, reduction, weight)
-        bufs = out_buffers(where, out, len(self.diff_names), shape, dtype, self._names("grad"))
-        xs, w = separate_overlaps(xs, w, bufs)
-        self.module.grad(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
-        return self._pack(bufs)
+        return self._pack(self._derivatives("grad", arrays, kwargs, reduction, weight, out, ("grad",)))
 
     def hess(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
         """Diagonal second derivative d2 loss / d input2 for each differentiable input."""
-        self._require_derivatives("hess")
-        where, xs, ps, w, red, shape, dtype = self._prepare("hess", arrays, kwargs, reduction, weight)
-        bufs = out_buffers(where, out, len(self.diff_names), shape, dtype, self._names("hess"))
-        xs, w = separate_overlaps(xs, w, bufs)
-        self.module.hess(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
-        return self._pack(bufs)
+        return self._pack(self._derivatives("hess", arrays, kwargs, reduction, weight, out, ("hess",)))
 
     def loss_grad(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
         """(loss, grad) in one pass over memory.  ``out=(loss_buf or None, grad_buf[s]...)``."""
@@ -148,16 +149,12 @@ class Loss:
         return self._total(red, total, xs[0].shape[0], dtype), self._pack(bufs)
 
     def grad_hess(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
-        """(grad, diagonal hess) in one pass, as gradient boosting needs."""
-        self._require_derivatives("grad_hess")
-        where, xs, ps, w, red, shape, dtype = self._prepare("grad_hess", arrays, kwargs, reduction, weight)
+        """(grad, diagonal hess) in one pass, as gradient boosting needs.
+        ``out=(grad_buf, hess_buf)``, each a tuple for several differentiable inputs."""
         k = len(self.diff_names)
-        names = self._names("grad") + self._names("hess")
         if out is not None and len(out) == 2 and k > 1:
             out = tuple(out[0]) + tuple(out[1])
-        bufs = out_buffers(where, out, 2 * k, shape, dtype, names)
-        xs, w = separate_overlaps(xs, w, bufs)
-        self.module.grad_hess(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
+        bufs = self._derivatives("grad_hess", arrays, kwargs, reduction, weight, out, ("grad", "hess"))
         return self._pack(bufs[:k]), self._pack(bufs[k:])
 
     def hess_full(self, *arrays, reduction=None, weight=None, **kwargs):

@@ -16,7 +16,7 @@ import sympy as sp
 
 from ..errors import SpecError
 from .expression import CONSTANTS, FUNCTIONS, ExpressionError, parse_expression
-from .locate import locate
+from .locate import locate, raw_column
 from .model import CATEGORIES, DOMAINS, REDUCTIONS, ROLES, Input, Param, Spec
 
 #: Top-level names of a generated module, which a spec's identifiers must not shadow.
@@ -41,8 +41,8 @@ class _Context:
     def error(self, message: str, key: str, table: str | None = None, index: int | None = None,
               offset: int = 0, key_label: str | None = None) -> SpecError:
         line, col, src = locate(self.text, table, index, key)
-        if col is not None:
-            col += offset
+        if col is not None and src is not None:
+            col = raw_column(src, col, offset)
         label = key_label or (f"{table}[{index}].{key}" if table and index is not None
                               else f"{table}.{key}" if table else key)
         return SpecError(message, file=self.path, key=label, line=line, column=col, source_line=src)
@@ -189,19 +189,24 @@ def _table_list(ctx, data, key):
     return value
 
 
+def _table_entry_name(ctx, entry, allowed, table, k, names):
+    """Check an [[inputs]]/[[params]] entry's keys and return its (new, valid) name."""
+    for key in entry:
+        if key not in allowed:
+            raise ctx.error(f"unknown key (expected one of: {', '.join(sorted(allowed))})", key, table, k)
+    if "name" not in entry:
+        raise ctx.error("missing required key 'name'", None, table, k, key_label=f"{table}[{k}].name")
+    _check_identifier(ctx, entry["name"], names, key="name", table=table, index=k)
+    return entry["name"]
+
+
 def _inputs(ctx, data, names):
     entries = _table_list(ctx, data, "inputs")
     if "inputs" not in data or not entries:
         raise SpecError("missing required key 'inputs' (at least one [[inputs]] table)", file=ctx.path, key="inputs")
     inputs = []
     for k, entry in enumerate(entries):
-        for key in entry:
-            if key not in INPUT_KEYS:
-                raise ctx.error(f"unknown key (expected one of: {', '.join(sorted(INPUT_KEYS))})", key, "inputs", k)
-        if "name" not in entry:
-            raise ctx.error("missing required key 'name'", None, "inputs", k, key_label=f"inputs[{k}].name")
-        iname = entry["name"]
-        _check_identifier(ctx, iname, names, key="name", table="inputs", index=k)
+        iname = _table_entry_name(ctx, entry, INPUT_KEYS, "inputs", k, names)
         role = entry.get("role", "prediction" if k == 0 else "target")
         if role not in ROLES:
             raise ctx.error(f"unknown role '{role}' (expected one of: {', '.join(ROLES)})", "role", "inputs", k)
@@ -231,13 +236,7 @@ def _params(ctx, data, names, axes):
     entries = _table_list(ctx, data, "params")
     pending = []
     for k, entry in enumerate(entries):
-        for key in entry:
-            if key not in PARAM_KEYS:
-                raise ctx.error(f"unknown key (expected one of: {', '.join(sorted(PARAM_KEYS))})", key, "params", k)
-        if "name" not in entry:
-            raise ctx.error("missing required key 'name'", None, "params", k, key_label=f"params[{k}].name")
-        pname = entry["name"]
-        _check_identifier(ctx, pname, names, key="name", table="params", index=k)
+        pname = _table_entry_name(ctx, entry, PARAM_KEYS, "params", k, names)
         if "default" not in entry:
             raise ctx.error("missing required key 'default'", "name", "params", k, key_label=f"params[{k}].default")
         default = entry["default"]

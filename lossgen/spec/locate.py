@@ -36,3 +36,25 @@ def locate(text: str, table: str | None, index: int | None, key: str | None) -> 
                 col += 1
             return lineno, col, line
     return None, None, None
+
+
+_ESCAPE_WIDTH = {"u": 6, "U": 10}
+
+
+def raw_column(line: str, value_col: int, offset: int) -> int:
+    """The 1-based column in ``line`` of the decoded character ``offset`` of a string
+    value starting at ``value_col`` (its first character inside the quotes).
+
+    In a TOML basic string ("...") an escape such as \\" or \\u00e9 is several raw
+    characters for one decoded character; literal strings ('...') have no escapes.
+    """
+    quote = line[value_col - 2] if value_col >= 2 else '"'
+    i = value_col - 1
+    if quote != '"':
+        return value_col + offset
+    for _ in range(offset):
+        if i < len(line) and line[i] == "\\" and i + 1 < len(line):
+            i += _ESCAPE_WIDTH.get(line[i + 1], 2)
+        else:
+            i += 1
+    return i + 1
