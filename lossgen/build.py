@@ -6,10 +6,13 @@ intact.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +83,38 @@ def source_label(path: Path) -> str:
         return path.name
 
 
+#: Wall-clock limit for generating one spec (parse, derive, lower, codegen); a spec that
+#: needs longer is refused with a clear error instead of hanging the tool.  It can only
+#: make a build fail, never change its output.
+BUILD_TIMEOUT = float(os.environ.get("LOSSGEN_BUILD_TIMEOUT", "120"))
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, what: str):
+    """Raise BuildError if the block runs longer than ``seconds`` (main thread, Unix)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise BuildError(f"{what}: generation took longer than {seconds:g} s and was stopped "
+                         "(a very large or deeply nested expression; set LOSSGEN_BUILD_TIMEOUT to allow more)")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def generate(spec_path: str | Path) -> Generated:
-    """Run the pipeline for one spec file, in memory."""
+    """Run the pipeline for one spec file, in memory (within BUILD_TIMEOUT seconds)."""
+    with _deadline(BUILD_TIMEOUT, str(spec_path)):
+        return _generate(spec_path)
+
+
+def _generate(spec_path: str | Path) -> Generated:
     t0 = time.perf_counter()
     spec = load_spec(spec_path)
     if not spec.is_elementwise:

@@ -3,7 +3,8 @@
     lossgen build [SPEC ...] [--out DIR]   specs -> generated modules (default: the catalog)
     lossgen check                          exit 1 if generated/ is stale or hand-edited
     lossgen list                           the catalog as a table
-    lossgen show NAME|PATH                 the formulas of one loss
+    lossgen show NAME|PATH                 the formulas of one loss, and the stable forms used
+    lossgen accuracy NAME|PATH [--json]    accuracy certificate of every kernel
     lossgen new NAME --expr EXPR [--param NAME=VALUE ...] [-o FILE]
 
 Errors a user can fix are printed as one message naming the file, key and column,
@@ -95,6 +96,7 @@ def cmd_show(args) -> int:
     import sympy as sp
 
     from .derive import derive
+    from .rewrite import lower
     from .spec import load_spec
     spec = load_spec(_resolve_spec(args.target))
     print(f"{spec.title} ({spec.name}) [{spec.category}]")
@@ -105,8 +107,8 @@ def cmd_show(args) -> int:
         print(f"       = {sp.sstr(spec.loss)}")
     for p in spec.params:
         print(f"  param {p.name} = {p.default:g}" + (f"  ({p.constraint_text})" if p.constraint_text else ""))
-    if spec.differentiable:
-        d = derive(spec)
+    d = derive(spec) if spec.differentiable else None
+    if d is not None:
         for v, g in zip(d.wrt, d.grad):
             print(f"\n  d loss / d {v} = {sp.sstr(g)}")
         for a, va in enumerate(d.wrt):
@@ -114,7 +116,42 @@ def cmd_show(args) -> int:
                 print(f"  d2 loss / d {va} d {d.wrt[b]} = {sp.sstr(d.hess[a][b])}")
     else:
         print("\n  not differentiable: values only")
+    low = lower(spec, d)
+    print("\n  stable forms the kernels compute (chosen by measured error, in ulps):")
+    rows = [("loss", low.loss)] + [(f"d/d{v}", c) for v, c in zip(d.wrt if d else (), low.grad)]
+    if d is not None:
+        rows += [(f"d2/d{d.wrt[a]}2", low.hess[a][a]) for a in range(len(d.wrt))]
+    for label, c in rows:
+        print(f"    {label:<12} = {sp.sstr(c.expr)}")
+        print(f"    {'':<12}   [{c.how}; typical {c.max_ulp:.1f}, relative {c.max_rel_ulp:.3g} ulp]")
     return 0
+
+
+def cmd_accuracy(args) -> int:
+    import json
+
+    from .catalog import compile as compile_spec
+    from .catalog import get
+    from .verify.accuracy import certify
+    path = _resolve_spec(args.target)
+    from .paths import specs_dir
+    loss = get(path.stem) if path.parent.resolve() == specs_dir().resolve() else compile_spec(path)
+    reports = certify(loss)
+    if args.json:
+        print(json.dumps({"name": loss.name, "outputs": [r.as_dict() for r in reports]}, indent=2))
+        return 0
+    rows = [[r.output, r.dtype, f"{r.max_ulp:.2f}", str(r.nonfinite), str(r.points),
+             _point(r.worst_point)] for r in reports]
+    print(f"accuracy certificate: {loss.name} (ulps of max(|truth|, smallest normal), mpmath at 50 digits)")
+    print(_table(rows, ["output", "dtype", "max ulp", "non-finite", "points", "worst at (inputs+params -> got, truth)"]))
+    return 0
+
+
+def _point(worst) -> str:
+    if not worst:
+        return "-"
+    args, got, truth = worst
+    return "(" + ", ".join(f"{a:.6g}" for a in args) + f") -> {got:.6g}, {truth:.6g}"
 
 
 def _parse_params(items: list[str]) -> dict[str, float]:
@@ -167,6 +204,10 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="formulas of one loss")
     s.add_argument("target", help="catalog name or spec path")
     s.set_defaults(func=cmd_show)
+    acc = sub.add_parser("accuracy", help="accuracy certificate: every kernel against mpmath")
+    acc.add_argument("target", help="catalog name or spec path")
+    acc.add_argument("--json", action="store_true", help="machine-readable output")
+    acc.set_defaults(func=cmd_accuracy)
     n = sub.add_parser("new", help="scaffold a spec from an expression")
     n.add_argument("name")
     n.add_argument("--expr", required=True, help="the loss in SymPy syntax, in terms of pred and target")
@@ -188,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`lossgen list | head`): stop quietly, as Unix tools do
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

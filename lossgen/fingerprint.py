@@ -16,7 +16,8 @@ import sympy
 from .paths import PACKAGE_DIR
 
 #: Parts of the package whose text determines generated output.
-GENERATOR_PARTS = ("_version.py", "spec", "primitives", "derive", "rewrite", "codegen", "runtime/scalar.py")
+GENERATOR_PARTS = ("_version.py", "spec", "primitives", "derive", "rewrite", "verify", "codegen",
+                   "runtime/scalar.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,20 +10,31 @@ from __future__ import annotations
 import ast
 import re
 
+import sympy as sp
+
 from .errors import SpecError
-from .spec.expression import CONSTANTS, FUNCTIONS
+from .spec.expression import CONSTANTS, FUNCTIONS, ExpressionError, parse_expression
 from .spec.loader import parse_spec_text
 
 INPUT_NAMES = ("pred", "target")
+
+
+def _check_expression(expr: str, names) -> None:
+    """Parse ``expr`` as the spec will; a problem is reported at its column in ``expr``."""
+    try:
+        parse_expression(expr, {n: sp.Symbol(n, real=True) for n in names})
+    except ExpressionError as exc:
+        raise SpecError(exc.message, file="<expression>", key="--expr", line=1, column=exc.offset + 1,
+                        source_line=expr) from None
 
 
 def free_names(expr: str) -> list[str]:
     """Names in ``expr`` that are neither functions, constants nor the inputs, in order."""
     try:
         tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise SpecError(f"syntax error: {exc.msg}", key="--expr", line=1, column=exc.offset,
-                        source_line=expr) from None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        _check_expression(expr, ())  # raises, with the column
+        raise
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     names: list[str] = []
     for node in ast.walk(tree):
@@ -42,7 +53,9 @@ def scaffold(name: str, expr: str, params: dict[str, float], category: str = "re
     """The text of a new spec; raises SpecError if it would not load."""
     if not re.match(r"^[a-z][a-z0-9_]*$", name):
         raise SpecError(f"'{name}' is not a valid loss name (lowercase letters, digits, _)", key="NAME")
-    unknown = set(params) - set(free_names(expr))
+    names = free_names(expr)
+    _check_expression(expr, (*INPUT_NAMES, *names))
+    unknown = set(params) - set(names)
     if unknown:
         raise SpecError(f"--param {', '.join(sorted(unknown))}: not a name in the expression", key="--param")
     lines = [

@@ -161,8 +161,8 @@ class logcosh(Primitive):
     @staticmethod
     def numpy(x):
         a = np.abs(x)
-        s = np.sinh(0.5 * np.minimum(a, 2.0))
-        return np.where(a <= 2.0, np.log1p(2 * s * s), a + np.log1p(np.exp(-2 * a)) - np.log(2.0))
+        s = np.sinh(0.5 * np.minimum(a, 1.0))
+        return np.where(a <= 1.0, np.log1p(2 * s * s), a + np.log1p(0.5 * np.expm1(-2 * a)))
 
     def fdiff(self, argindex=1):
         return sp.tanh(self.args[0])

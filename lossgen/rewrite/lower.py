@@ -12,7 +12,8 @@ to 1e6, kink neighbours) and compared with the truth from mpmath at 50 digits:
     typical error = |float - truth| / ulp(max(|truth|, median |truth|))
     relative error = |float - truth| / ulp(max(|truth|, smallest normal))
 
-Candidates are ranked by the sum of the power-of-two buckets (log2, rounded up) of their
+Candidates are ranked first by the number of probe points where they give inf or NaN
+while the truth is finite, then by the sum of the power-of-two buckets (log2, rounded up) of their
 worst typical and worst relative errors, so a form that cancels somewhere loses to one
 that does not, while quantities that cancel in every form are ranked by their typical
 error; then by the typical bucket alone, then by the number of operations.  No
@@ -31,13 +32,19 @@ from ..derive.derivatives import Derivatives, almost_everywhere, tidy
 from ..errors import SpecError
 from ..spec.model import Spec
 from ..verify.floats import float_function
-from ..verify.points import random_points, special_points
+from ..verify.points import edge_values, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from .rules import apply_rules
 
-#: Expressions up to this many operations are factored / simplified as candidates.
+#: Expressions up to this many operations, and with at most this many kink atoms
+#: (Abs, sign, Heaviside, Piecewise, Max, Min: SymPy's simplification of conditions grows
+#: fast with their number), are factored / simplified as candidates.  Deterministic
+#: limits rather than a clock, so the output does not depend on the machine.
 FACTOR_MAX_OPS = 120
 SIMPLIFY_MAX_OPS = 80
+FACTOR_MAX_KINKS = 6
+SIMPLIFY_MAX_KINKS = 2
+_KINK_ATOMS = (sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min)
 PROBE_RANDOM = 32
 _TINY = 2.2250738585072014e-308
 
@@ -48,6 +55,8 @@ def _bucket(err: float) -> float:
         return math.inf
     return math.ceil(math.log2(err)) if err > 1 else 0
 MAGNITUDES = (1e-12, 1e-4, 0.3, 3.0, 40.0, 800.0, 1e6)
+PARAM_VALUES = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
+# (saturation rows use the magnitudes from 3.0 up)
 
 
 @dataclass(frozen=True)
@@ -71,19 +80,49 @@ class Lowered:
         return tuple(self.hess[k][k] for k in range(len(self.grad)))
 
 
+def _admissible(spec: Spec, values: dict) -> bool:
+    """Whether parameter values satisfy every constraint of the spec."""
+    subs = {p.symbol: sp.Float(values[p.name]) for p in spec.params}
+    return all(p.constraint is None or p.constraint.xreplace(subs) is sp.true for p in spec.params)
+
+
 def probe_grid(spec: Spec) -> list[np.ndarray]:
-    """Deterministic probe points: one float64 array per input."""
+    """Deterministic probe points: one float64 array per input, then one per parameter
+    (in :func:`spec_args` order).  A form is chosen for every admissible parameter value,
+    not only the defaults, so rows are repeated with other admissible parameter values."""
     rng = np.random.default_rng(0)
     cols = [list(c) for c in random_points(spec, rng, PROBE_RANDOM)]
     base = [c[0] for c in cols]
+    varied = list(range(min(8, PROBE_RANDOM)))  # rows repeated with other parameter values
+
+    def add(row, vary=False):
+        if vary:
+            varied.append(len(cols[0]))
+        for j, col in enumerate(cols):
+            col.append(row[j])
+
     for k, inp in enumerate(spec.inputs):
         if inp.domain.values is not None:
             continue
         for m in MAGNITUDES:
             for v in (m, -m):
                 if inp.domain.contains(v):
-                    for j, col in enumerate(cols):
-                        col.append(v if j == k else base[j])
+                    add([v if j == k else base[j] for j in range(len(cols))])
+    # saturation: each other input at its domain edges (labels, 0, 1) while the
+    # first differentiable input sweeps the magnitudes (a focal loss at logit -1000
+    # with target 0 is where 1 - p_t underflows)
+    diff_k = [k for k, i in enumerate(spec.inputs) if i.differentiable]
+    if diff_k:
+        kx = diff_k[0]
+        for k, inp in enumerate(spec.inputs):
+            if k == kx:
+                continue
+            for e in edge_values(inp.domain):
+                for m in MAGNITUDES[3:]:
+                    for v in (m, -m):
+                        if spec.inputs[kx].domain.contains(v):
+                            add([v if j == kx else e if j == k else base[j] for j in range(len(cols))],
+                                vary=m in (40.0, 800.0))
     # residual-type points: a prediction close to a target of the same domain
     for k, inp in enumerate(spec.inputs):
         if inp.role != "target" or inp.domain.values is not None:
@@ -91,27 +130,37 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
         for kp, p in enumerate(spec.inputs):
             if p.differentiable and p.domain == inp.domain:
                 for eps in (1e-12, 1e-6, 1e-3):
-                    for j, col in enumerate(cols):
-                        col.append(base[k] * (1 + eps) if j == kp else base[j])
+                    add([base[k] * (1 + eps) if j == kp else base[j] for j in range(len(cols))])
     pts, at_kink = special_points(spec, rng, per_kink=1)
     for j, col in enumerate(cols):
         col.extend(np.asarray(pts[j])[~at_kink] if len(pts) else [])
-    return [np.array(c, dtype=np.float64) for c in cols]
+    defaults = {p.name: p.default for p in spec.params}
+    pcols = [[p.default] * len(cols[0]) for p in spec.params]
+    for ip, p in enumerate(spec.params):
+        for v in PARAM_VALUES + (p.default / 2, p.default * 2):
+            values = dict(defaults, **{p.name: v})
+            if v == p.default or not _admissible(spec, values):
+                continue
+            for r in varied:
+                for j, col in enumerate(cols):
+                    col.append(col[r])
+                for jp, q in enumerate(spec.params):
+                    pcols[jp].append(values[q.name])
+    return [np.array(c, dtype=np.float64) for c in cols + pcols]
 
 
 class _Scorer:
     """Measures candidate forms of one quantity against its high-precision truth."""
 
-    def __init__(self, truth_expr: sp.Expr, args, grid, params):
+    def __init__(self, truth_expr: sp.Expr, args, grid):
         self.args = args
         self.grid = grid
-        self.params = params
         f = mp_function(truth_expr, args)
         n = len(grid[0])
         truths = []
         for j in range(n):
             try:
-                t = f(*[c[j] for c in grid], *params)
+                t = f(*[c[j] for c in grid])
             except (ValueError, TypeError, ZeroDivisionError, OverflowError):
                 t = mpmath.nan
             truths.append(t if isinstance(t, mpmath.mpf) else mpmath.nan)
@@ -122,19 +171,22 @@ class _Scorer:
         self.floor = float(np.median(typical)) if typical.size else 0.0
         self.t64 = finite
 
-    def error(self, expr: sp.Expr) -> tuple[float, float]:
-        """(worst typical error, worst relative error) in ulps."""
-        values = float_function(expr, self.args)(*self.grid, *[np.full(len(self.grid[0]), p) for p in self.params])
+    def error(self, expr: sp.Expr) -> tuple[int, float, float]:
+        """(non-finite outputs where the truth is finite, worst typical error, worst
+        relative error in ulps over the other points)."""
+        values = float_function(expr, self.args)(*self.grid)
         typical = relative = 0.0
+        nonfinite = 0
         for j in np.flatnonzero(self.ok):
             v = values[j]
             if not math.isfinite(v):
-                return math.inf, math.inf
+                nonfinite += 1
+                continue
             diff = abs(mpmath.mpf(v) - self.truths[j])
             t = abs(self.t64[j])
             typical = max(typical, float(diff / float(np.spacing(max(t, self.floor, _TINY)))))
             relative = max(relative, float(diff / float(np.spacing(max(t, _TINY)))))
-        return typical, relative
+        return nonfinite, typical, relative
 
 
 def _variants(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> list[tuple[str, sp.Expr]]:
@@ -144,15 +196,16 @@ def _variants(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) 
     out = [("as written", expr), ("rules", apply_rules(expr))]
     abstract = _abstract(expr, named)
     ops = sp.count_ops(abstract)
+    kinks = sum(1 for node in sp.preorder_traversal(abstract) if isinstance(node, _KINK_ATOMS))
 
     def concrete(e):
         for sym, full in named:
             e = e.xreplace({sym: full})
         return e
-    if ops <= FACTOR_MAX_OPS:
+    if ops <= FACTOR_MAX_OPS and kinks <= FACTOR_MAX_KINKS:
         f = concrete(_piecewise_map(sp.factor, abstract))
         out += [("factored", f), ("factored+rules", apply_rules(f))]
-    if ops <= SIMPLIFY_MAX_OPS:
+    if ops <= SIMPLIFY_MAX_OPS and kinks <= SIMPLIFY_MAX_KINKS:
         s = concrete(_piecewise_map(sp.simplify, abstract))
         out += [("simplified", s), ("simplified+rules", apply_rules(s))]
     return out
@@ -181,16 +234,18 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
             if any(cand == s for s in seen):
                 continue
             seen.append(cand)
-            err, rel = scorer.error(cand)
-            key = (_bucket(err) + _bucket(rel), _bucket(err), sp.count_ops(cand))
+            nonfinite, err, rel = scorer.error(cand)
+            key = (nonfinite, _bucket(err) + _bucket(rel), _bucket(err), sp.count_ops(cand))
             label = f"{prefix}, {how}" if prefix else how
             if best is None or key < best[0]:
-                best = (key, cand, label, err, rel)
-    _, expr, how, err, rel = best
+                best = (key, cand, label, err, rel, nonfinite)
+    _, expr, how, err, rel, nonfinite = best
+    if nonfinite:
+        err = rel = math.inf
     return Choice(expr, how, err, rel, len(seen))
 
 
-def check_numeric(spec: Spec, grid, params) -> None:
+def check_numeric(spec: Spec, grid) -> None:
     """Refuse a spec whose ``numeric`` form differs from its ``loss`` anywhere on the grid."""
     numeric = spec.extra.get("numeric")
     if numeric is None:
@@ -198,7 +253,7 @@ def check_numeric(spec: Spec, grid, params) -> None:
     args = spec_args(spec)
     f, g = mp_function(spec.loss, args), mp_function(numeric, args)
     for j in range(len(grid[0])):
-        vals = [c[j] for c in grid] + list(params)
+        vals = [c[j] for c in grid]
         try:
             a, b = f(*vals), g(*vals)
         except (ValueError, TypeError, ZeroDivisionError):
@@ -228,31 +283,33 @@ def _named_subexpressions(spec: Spec) -> tuple[tuple[sp.Symbol, sp.Expr], ...]:
 def lower(spec: Spec, derivs: Derivatives | None) -> Lowered:
     """Choose the most accurate form of the loss and of each derivative."""
     args = spec_args(spec)
-    params = [p.default for p in spec.params]
     grid = probe_grid(spec)
     named = _named_subexpressions(spec)
-    check_numeric(spec, grid, params)
-    numeric = spec.extra.get("numeric")
-    alt = [("numeric", numeric)] if numeric is not None else []
-    loss = choose(_Scorer(spec.loss, args, grid, params), [("", spec.loss)] + alt, named)
+    check_numeric(spec, grid)
+    # Alternative forms of the loss to differentiate: the spec's numeric form, and the
+    # loss rewritten into stable primitives first (whose derivatives are stable:
+    # d softplus = sigmoid, where d log(1 + e^x) = e^x/(1 + e^x) overflows).
+    alternatives = []
+    if spec.extra.get("numeric") is not None:
+        alternatives.append(("numeric", spec.extra["numeric"]))
+    stable = apply_rules(spec.loss)
+    if stable != spec.loss:
+        alternatives.append(("rules first", stable))
+    loss = choose(_Scorer(spec.loss, args, grid), [("", spec.loss)] + alternatives, named)
     if derivs is None:
         return Lowered(loss, (), ())
     grads, hess = [], []
     wrt = derivs.wrt
     for a, va in enumerate(wrt):
-        bases = [("", derivs.grad[a])]
-        if numeric is not None:
-            bases.append(("numeric", tidy(sp.diff(numeric, va))))
-        grads.append(choose(_Scorer(sp.diff(spec.loss, va), args, grid, params), bases, named))
+        bases = [("", derivs.grad[a])] + [(label, tidy(sp.diff(f, va))) for label, f in alternatives]
+        grads.append(choose(_Scorer(sp.diff(spec.loss, va), args, grid), bases, named))
     for a, va in enumerate(wrt):
         row = []
         for b, vb in enumerate(wrt):
             if b < a:
                 row.append(hess[b][a])
                 continue
-            bases = [("", derivs.hess[a][b])]
-            if numeric is not None:
-                bases.append(("numeric", tidy(sp.diff(numeric, va, vb))))
-            row.append(choose(_Scorer(sp.diff(spec.loss, va, vb), args, grid, params), bases, named))
+            bases = [("", derivs.hess[a][b])] + [(label, tidy(sp.diff(f, va, vb))) for label, f in alternatives]
+            row.append(choose(_Scorer(sp.diff(spec.loss, va, vb), args, grid), bases, named))
         hess.append(tuple(row))
     return Lowered(loss, tuple(grads), tuple(hess))

@@ -17,7 +17,7 @@ from ..primitives import expm1, log1p, log_sigmoid, logaddexp, logcosh, sigmoid,
 
 a = sp.Wild("a")
 b = sp.Wild("b")
-c = sp.Wild("c", exclude=[0])
+c = sp.Wild("c", properties=[lambda e: not e.is_Integer])  # symbolic or fractional powers
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,14 @@ class Rule:
     why: str
 
 
+#: The table, in the order it is applied (a rule earlier in the table wins where two
+#: patterns overlap: e^a/(1+e^a) must become sigmoid(a), not e^a * sigmoid(-a)).
 RULES: tuple[Rule, ...] = (
     Rule("softplus", sp.log(1 + sp.exp(a)), softplus(a), "log(1+e^a) overflows for a > 709"),
     Rule("softplus_log1p", log1p(sp.exp(a)), softplus(a), "log1p(e^a) overflows for a > 709"),
     Rule("log_sigmoid", sp.log(sigmoid(a)), log_sigmoid(a), "sigmoid underflows to 0 for a < -745"),
     Rule("log_one_minus_sigmoid", sp.log(1 - sigmoid(a)), log_sigmoid(-a), "1 - sigmoid(a) cancels for a > 37"),
+    Rule("sigmoid_ratio", sp.exp(a) / (1 + sp.exp(a)), sigmoid(a), "e^a/(1+e^a) is inf/inf for a > 709"),
     Rule("sigmoid_exp", 1 / (1 + sp.exp(-a)), sigmoid(a), "e^{-a} overflows for a < -709"),
     Rule("logcosh", sp.log(sp.cosh(a)), logcosh(a), "cosh overflows for |a| > 710"),
     Rule("logaddexp", sp.log(sp.exp(a) + sp.exp(b)), logaddexp(a, b), "e^a overflows"),

@@ -14,6 +14,7 @@ size of exact integer powers are capped, so no expression can hang the tool.
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 
 import sympy as sp
@@ -25,6 +26,14 @@ MAX_CHARS = 4000
 MAX_NODES = 800
 MAX_DEPTH = 60
 MAX_EXACT_EXPONENT = 256
+#: Numbers a kernel can hold: finite and within float64's range.
+_FLOAT_MAX = sp.Integer(int(sys.float_info.max))
+_NON_FINITE = (sp.oo, -sp.oo, sp.zoo, sp.nan)
+
+
+def _not_a_float64(value) -> bool:
+    """True for a SymPy number that is infinite, nan or beyond float64's range."""
+    return value in _NON_FINITE or (value.is_Number and abs(value) > _FLOAT_MAX)
 
 
 class ExpressionError(ValueError):
@@ -96,6 +105,9 @@ class _Walker:
         v = node.value
         if isinstance(v, bool):
             return sp.true if v else sp.false
+        if isinstance(v, (int, float)) and not (abs(v) <= sys.float_info.max):
+            raise ExpressionError(f"number {str(v)[:20]}{'...' if len(str(v)) > 20 else ''} is not a finite "
+                                  "float64", node.col_offset)
         if isinstance(v, int):
             return sp.Integer(v)
         if isinstance(v, float):
@@ -125,8 +137,14 @@ class _Walker:
             if b.is_Number and a.is_Number and abs(b) > MAX_EXACT_EXPONENT:
                 raise ExpressionError(f"exact power with exponent {b} is too large "
                                       f"(at most {MAX_EXACT_EXPONENT})", node.col_offset)
-            return a ** b
-        return _BINOPS[op](a, b)
+            result = a ** b
+        else:
+            result = _BINOPS[op](a, b)
+        if isinstance(result, sp.Basic) and _not_a_float64(result) and isinstance(a, sp.Basic) \
+                and isinstance(b, sp.Basic) and not (_not_a_float64(a) or _not_a_float64(b)):
+            raise ExpressionError(f"this evaluates to {result if result in _NON_FINITE else 'a number'} "
+                                  "outside float64's finite range", node.col_offset)
+        return result
 
     def visit_UnaryOp(self, node, depth):
         v = self.visit(node.operand, depth)
@@ -221,13 +239,15 @@ def parse_expression(text: str, names: dict[str, sp.Basic], axes: frozenset[str]
         raise ExpressionError(f"expected an expression string, got {type(text).__name__}")
     if len(text) > MAX_CHARS:
         raise ExpressionError(f"expression longer than {MAX_CHARS} characters")
+    offset = len(text) - len(text.lstrip())
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.msg}", max((exc.offset or 1) - 1, 0)) from None
+        # offset 0 or None: the error is at the end of the input (e.g. "pred +")
+        col = exc.offset - 1 if exc.offset else len(text.strip())
+        raise ExpressionError(f"syntax error: {exc.msg}", offset + col) from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("expression could not be parsed (too deeply nested)") from None
-    offset = len(text) - len(text.lstrip())
     try:
         result = _Walker(names, axes).visit(tree)
     except ExpressionError as exc:
@@ -237,4 +257,6 @@ def parse_expression(text: str, names: dict[str, sp.Basic], axes: frozenset[str]
         raise ExpressionError("expression nested too deeply") from None
     if isinstance(result, tuple):
         raise ExpressionError("a bare tuple is not an expression", offset)
+    if result.has(*_NON_FINITE):
+        raise ExpressionError("the expression is not finite (it contains oo, zoo or nan)", offset)
     return result

@@ -121,7 +121,7 @@ def parse_spec_text(text: str, path: str = "<spec>", sha256: str | None = None) 
     loss_body = _parse(ctx, loss_text, names, axes, key="loss")
     loss = loss_body.xreplace(full_subs)
     loss = loss.xreplace(full_subs)  # subexpressions referring to earlier ones
-    if isinstance(loss, sp.logic.boolalg.Boolean) or not isinstance(loss, sp.Expr):
+    if not isinstance(loss, sp.Expr):  # (a Symbol is also a Boolean: test Expr, not Boolean)
         raise ctx.error("the loss must be a real-valued expression, not a condition", "loss")
     free = loss.free_symbols - {i.symbol for i in inputs} - {p.symbol for p in params}
     free = {s for s in free if not s.name.startswith("axis_")}

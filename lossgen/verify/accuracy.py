@@ -1,0 +1,180 @@
+r"""The accuracy certificate: every kernel of a loss against mpmath on an adversarial grid.
+
+For each kernel output (the loss, each gradient, each Hessian entry) in float64 and
+float32, the error at a point is
+
+    |kernel - truth| / ulp(max(|truth|, smallest normal of the dtype))
+
+with the truth from the spec's mathematics (``sympy.diff`` of the loss as written)
+evaluated by mpmath at 50 digits at the kernel's own (rounded) inputs.  Points where the
+truth is not finite or not representable in the dtype are left out; a non-finite kernel
+output where the truth is finite and representable is counted separately.  Exactly at a
+kink only the value is checked; at a kink's float neighbours a derivative may take
+either side (the float inputs do not say on which side the exact kink lies).
+
+The grid, built from each input's domain: random normals; log-uniform magnitudes from
+1e-300 to 1e300 of both signs; each kink and its float neighbours; domain edges; ±0;
+arguments near the overflow of exp and cosh (±700..±1000 in float64, ±80..±100 in
+float32); targets at their extremes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+
+from ..spec.model import Spec
+from .points import edge_values, random_points, special_points
+from .truth import exact_derivative, mp_function, spec_args
+
+OVERFLOW_ARGS = {np.dtype(np.float64): (700.0, 709.5, 710.5, 745.0, 800.0, 1000.0),
+                 np.dtype(np.float32): (80.0, 88.5, 89.5, 100.0)}
+
+
+def _domain_values(domain, dtype, rng) -> list[float]:
+    """Adversarial values inside one input's domain."""
+    if domain.values is not None:
+        return list(domain.values)
+    info = np.finfo(dtype)
+    lo_exp = max(-300, int(np.log10(info.tiny)) + 1)
+    hi_exp = min(300, int(np.log10(info.max)) - 1)
+    mags = list(10.0 ** rng.uniform(lo_exp, hi_exp, 24)) + [10.0 ** e for e in range(lo_exp, hi_exp + 1, 25)]
+    vals = mags + [-m for m in mags] + list(rng.normal(0, 3, 12))
+    vals += [0.0, -0.0, 1.0, -1.0, 0.5]
+    vals += [s * a for a in OVERFLOW_ARGS[dtype] for s in (1, -1)]
+    vals += edge_values(domain)
+    if not math.isinf(domain.lo) and not math.isinf(domain.hi):
+        width = domain.hi - domain.lo
+        vals += [domain.lo + width * f for f in (1e-300, 1e-16, 1e-8, 0.5, 1 - 1e-8, 1 - 1e-16)]
+        vals += list(rng.uniform(domain.lo, domain.hi, 12))
+    out = []
+    for v in vals:
+        v = float(dtype.type(v))
+        if math.isfinite(v) and domain.contains(v) and v not in out:
+            out.append(v)
+    return out
+
+
+def adversarial_grid(spec: Spec, dtype=np.float64, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """(one array per input, at-kink mask, near-kink mask), values representable in ``dtype``."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    base_rows = np.array(random_points(spec, rng, 24), dtype=np.float64).T  # (24, k)
+    rows: list[list[float]] = [list(r) for r in base_rows]
+    for k, inp in enumerate(spec.inputs):
+        for j, v in enumerate(_domain_values(inp.domain, dtype, rng)):
+            row = list(base_rows[j % len(base_rows)])
+            row[k] = v
+            rows.append(row)
+    kinds = [0] * len(rows)
+    pts, at_kink = special_points(spec, rng, per_kink=3)
+    if len(at_kink):
+        for j in range(len(at_kink)):
+            rows.append([float(p[j]) for p in pts])
+            kinds.append(1 if at_kink[j] else 2)
+    arr = np.array(rows, dtype=np.float64).astype(dtype)
+    keep = [j for j in range(len(arr)) if all(spec.inputs[k].domain.contains(float(arr[j, k]))
+                                               for k in range(len(spec.inputs)))]
+    arr = arr[keep]
+    kinds = np.array(kinds)[keep]
+    return [np.ascontiguousarray(arr[:, k]) for k in range(arr.shape[1])], kinds == 1, kinds == 2
+
+
+@dataclass
+class OutputReport:
+    """Accuracy of one kernel output in one dtype."""
+
+    output: str
+    dtype: str
+    max_ulp: float = 0.0
+    worst_point: tuple = ()
+    nonfinite: int = 0
+    nonfinite_points: list = field(default_factory=list)
+    points: int = 0
+
+    def as_dict(self) -> dict:
+        return {"output": self.output, "dtype": self.dtype, "max_ulp": self.max_ulp,
+                "worst_point": list(self.worst_point), "nonfinite": self.nonfinite,
+                "nonfinite_points": self.nonfinite_points[:5], "points": self.points}
+
+
+def _ulps(value: float, truth, dtype) -> float:
+    info = np.finfo(dtype)
+    t = float(truth)
+    scale = max(abs(t), float(info.tiny))
+    if scale > float(info.max):
+        scale = float(info.max)
+    return float(abs(mpmath.mpf(value) - truth) / float(np.spacing(dtype.type(scale))))
+
+
+def _measure(label, values, truth_fn, cols, params, dtype, skip, near, xk) -> OutputReport:
+    rep = OutputReport(label, dtype.name)
+    info = np.finfo(dtype)
+    for j in range(len(cols[0])):
+        if skip[j]:
+            continue
+        args = [float(c[j]) for c in cols] + params
+        try:
+            t = truth_fn(*args)
+        except (ValueError, TypeError, ZeroDivisionError):
+            continue
+        if not isinstance(t, mpmath.mpf) or not mpmath.isfinite(t) or abs(t) > float(info.max):
+            continue
+        rep.points += 1
+        v = float(values[j])
+        if not math.isfinite(v):
+            rep.nonfinite += 1
+            rep.nonfinite_points.append((tuple(args), v, float(t)))
+            continue
+        err = _ulps(v, t, dtype)
+        if err > 1 and near[j]:
+            x = mpmath.mpf(args[xk])
+            for rel in (2.0 ** -60, 2.0 ** -44 if dtype == np.float64 else 2.0 ** -20):
+                d = mpmath.mpf(rel) * max(abs(x), mpmath.mpf(1e-300))
+                sides = []
+                for s in (-1, 1):
+                    a2 = list(args)
+                    a2[xk] = x + s * d
+                    sides.append(truth_fn(*a2))
+                for cand in sides + [(sides[0] + sides[1]) / 2]:
+                    if mpmath.isfinite(cand):
+                        err = min(err, _ulps(v, cand, dtype))
+        if err > rep.max_ulp:
+            rep.max_ulp, rep.worst_point = err, (tuple(args), v, float(t))
+    return rep
+
+
+def certify(loss, dtypes=(np.float64, np.float32)) -> list[OutputReport]:
+    """Measure every kernel output of ``loss`` (a :class:`lossgen.Loss`) in each dtype."""
+    spec: Spec = loss.spec
+    args = spec_args(spec)
+    params = [p.default for p in spec.params]
+    kw = {p.name: p.default for p in spec.params}
+    dins = spec.differentiable_inputs
+    xk = [k for k, i in enumerate(spec.inputs) if i is (dins or (spec.prediction,))[0]][0]
+    truths = {"loss": mp_function(spec.loss, args)}
+    for a in dins:
+        truths[f"d/d{a.name}"] = mp_function(exact_derivative(spec, a.symbol), args)
+    for ia, a in enumerate(dins):
+        for b in dins[ia:]:
+            truths[f"d2/d{a.name}d{b.name}"] = mp_function(exact_derivative(spec, a.symbol, b.symbol), args)
+    reports = []
+    for dt in dtypes:
+        dt = np.dtype(dt)
+        cols, at_kink, near = adversarial_grid(spec, dt)
+        none = np.zeros(len(at_kink), bool)
+        with np.errstate(all="ignore"):
+            outputs = {"loss": (loss.loss(*cols, reduction="none", **kw), none)}
+            if dins:
+                g = loss.grad(*cols, reduction="none", **kw)
+                g = (g,) if len(dins) == 1 else g
+                full = loss.hess_full(*cols, reduction="none", **kw)
+                for ia, a in enumerate(dins):
+                    outputs[f"d/d{a.name}"] = (g[ia], at_kink)
+                    for ib in range(ia, len(dins)):
+                        outputs[f"d2/d{a.name}d{dins[ib].name}"] = (full[ia][ib], at_kink)
+        for label, (values, skip) in outputs.items():
+            reports.append(_measure(label, values, truths[label], cols, params, dt, skip, near, xk))
+    return reports
