@@ -5,6 +5,9 @@
     lossgen list                           the catalog as a table
     lossgen show NAME|PATH                 the formulas of one loss, and the stable forms used
     lossgen accuracy NAME|PATH [--json]    accuracy certificate of every kernel
+    lossgen analyze NAME|PATH [--param NAME=VALUE ...] [--json] [--efficiency E]
+                                           properties: convexity, smoothness, influence, efficiency
+    lossgen list --properties              the catalog's properties as one comparison table
     lossgen new NAME --expr EXPR [--param NAME=VALUE ...] [-o FILE]
 
 Errors a user can fix are printed as one message naming the file, key and column,
@@ -81,6 +84,8 @@ def cmd_check(args) -> int:
 def cmd_list(args) -> int:
     from .build import catalog_spec_paths
     from .spec import load_spec
+    if getattr(args, "properties", False):
+        return _list_properties(args)
     rows = []
     for path in catalog_spec_paths():
         s = load_spec(path)
@@ -124,6 +129,10 @@ def cmd_show(args) -> int:
     for label, c in rows:
         print(f"    {label:<12} = {sp.sstr(c.expr)}")
         print(f"    {'':<12}   [{c.how}; typical {c.max_ulp:.1f}, relative {c.max_rel_ulp:.3g} ulp]")
+    if not getattr(args, "no_properties", False):
+        from .analysis import analyze
+        from .analysis.report import text
+        print("\n" + text(analyze(spec, deadline=args.deadline)))
     return 0
 
 
@@ -144,6 +153,58 @@ def cmd_accuracy(args) -> int:
              _point(r.worst_point)] for r in reports]
     print(f"accuracy certificate: {loss.name} (ulps of max(|truth|, smallest normal), mpmath at 50 digits)")
     print(_table(rows, ["output", "dtype", "max ulp", "non-finite", "points", "worst at (inputs+params -> got, truth)"]))
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    import json
+
+    from .analysis import analyze
+    from .analysis.report import text
+    from .spec import load_spec
+    if args.efficiency is not None and not 0 < args.efficiency < 1:
+        raise LossgenError(f"--efficiency {args.efficiency}: expected a number in (0, 1)")
+    spec = load_spec(_resolve_spec(args.target))
+    props = analyze(spec, _parse_params(args.param), deadline=args.deadline, efficiency=args.efficiency)
+    print(json.dumps(props, indent=2) if args.json else f"{spec.title} ({spec.name})\n" + text(props))
+    return 0
+
+
+def _analyze_one(path_and_deadline):
+    from .analysis import analyze
+    path, deadline = path_and_deadline
+    try:
+        return analyze(str(path), deadline=deadline)
+    except LossgenError as exc:
+        return {"name": path.stem, "convex": None, "convexity": {"method": f"error: {exc}"}, "seconds": 0.0}
+
+
+def _list_properties(args) -> int:
+    import json
+    import os
+
+    from .analysis.report import TABLE_HEADER, table_row
+    from .build import catalog_spec_paths
+    paths = catalog_spec_paths()
+    jobs = max(1, args.jobs or 1)
+    t0 = time.perf_counter()
+    work = [(p, args.deadline) for p in paths]
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
+        with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            results = list(pool.map(_analyze_one, work))
+    else:
+        results = [_analyze_one(w) for w in work]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(_table([table_row(r) for r in results], TABLE_HEADER))
+    convex = sum(r["convex"] is True for r in results)
+    nonconvex = sum(r["convex"] is False for r in results)
+    print(f"\n{len(results)} losses: {convex} proved convex, {nonconvex} disproved (with a witness), "
+          f"{len(results) - convex - nonconvex} unknown; {time.perf_counter() - t0:.1f} s with {jobs} job(s)")
     return 0
 
 
@@ -200,9 +261,25 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--full", action="store_true", help="also regenerate every spec and compare bytes")
     c.set_defaults(func=cmd_check)
     lst = sub.add_parser("list", help="the catalog as a table")
+    lst.add_argument("--properties", action="store_true",
+                     help="analyse every loss: convexity, differentiability, influence bound, efficiency")
+    lst.add_argument("--jobs", type=int, default=1,
+                     help="parallel analyses in worker processes (default 1: one process shares SymPy's caches)")
+    lst.add_argument("--deadline", type=float, default=20.0, help="seconds per loss (default 20)")
+    lst.add_argument("--json", action="store_true", help="with --properties: every property as JSON")
     lst.set_defaults(func=cmd_list)
+    an = sub.add_parser("analyze", help="properties of one loss: convexity, smoothness, influence, efficiency")
+    an.add_argument("target", help="catalog name or spec path")
+    an.add_argument("--param", action="append", metavar="NAME=VALUE", help="fix a parameter (repeatable)")
+    an.add_argument("--json", action="store_true", help="machine-readable output")
+    an.add_argument("--efficiency", type=float, default=None, metavar="E",
+                    help="also find the parameter value giving asymptotic efficiency E at N(0,1)")
+    an.add_argument("--deadline", type=float, default=30.0, help="seconds for the analysis (default 30)")
+    an.set_defaults(func=cmd_analyze)
     s = sub.add_parser("show", help="formulas of one loss")
     s.add_argument("target", help="catalog name or spec path")
+    s.add_argument("--no-properties", action="store_true", help="skip the properties (analysis) section")
+    s.add_argument("--deadline", type=float, default=30.0, help="seconds for the properties (default 30)")
     s.set_defaults(func=cmd_show)
     acc = sub.add_parser("accuracy", help="accuracy certificate: every kernel against mpmath")
     acc.add_argument("target", help="catalog name or spec path")

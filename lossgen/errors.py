@@ -44,3 +44,7 @@ class NotDifferentiableError(LossgenError, TypeError):
 
 class BuildError(LossgenError):
     """Code generation failed for a spec (the previous generated files stay intact)."""
+
+
+class CudaUnavailableError(LossgenError, RuntimeError):
+    """A CUDA kernel was launched where there is no usable CUDA device (or no numba.cuda)."""

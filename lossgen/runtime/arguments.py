@@ -25,8 +25,9 @@ def as_float_array(value, where: str, argname: str) -> np.ndarray:
     return arr
 
 
-def bind_inputs(where: str, input_names: tuple[str, ...], arrays: tuple, kwargs: dict) -> list[np.ndarray]:
-    """Bind positional/keyword inputs; check dtype and shape; cast to the first input's dtype."""
+def bind_positional(where: str, input_names: tuple[str, ...], arrays: tuple, kwargs: dict) -> list:
+    """The input values in spec order, from positional arguments then keywords (popped
+    from ``kwargs``); TypeError for too many, missing or doubly given inputs."""
     if len(arrays) > len(input_names):
         raise TypeError(f"{where}: takes {len(input_names)} input arrays ({', '.join(input_names)}), "
                         f"got {len(arrays)}")
@@ -38,6 +39,12 @@ def bind_inputs(where: str, input_names: tuple[str, ...], arrays: tuple, kwargs:
     for name in input_names[:len(arrays)]:
         if name in kwargs:
             raise TypeError(f"{where}: input '{name}' given both by position and by keyword")
+    return values
+
+
+def bind_inputs(where: str, input_names: tuple[str, ...], arrays: tuple, kwargs: dict) -> list[np.ndarray]:
+    """Bind positional/keyword inputs; check dtype and shape; cast to the first input's dtype."""
+    values = bind_positional(where, input_names, arrays, kwargs)
     out = [as_float_array(v, where, n) for v, n in zip(values, input_names)]
     shape, dtype = out[0].shape, out[0].dtype
     for k in range(1, len(out)):

@@ -38,6 +38,7 @@ class Loss:
         self.differentiable = module.DIFFERENTIABLE
         self._spec = spec
         self._properties = None
+        self._cuda = None
 
     def __repr__(self) -> str:
         params = ", ".join(f"{n}={v}" for n, v in self.params)
@@ -53,8 +54,26 @@ class Loss:
         return self._spec
 
     @property
+    def properties(self) -> dict:
+        """The analysis of this loss at its default parameters, as ``lossgen analyze --json``
+        prints it (convexity, smoothness, influence bound, efficiency, ...).
+
+        Computed on first access (a few seconds, at most 30) and cached; the symbolic
+        analysis is imported only here, never by the kernels."""
+        if self._properties is None:
+            from ..analysis import analyze
+            self._properties = analyze(self.spec)
+        return self._properties
+
+    @property
     def cuda(self):
-        raise NotImplementedError(f"{self.name}.cuda: CUDA kernels are not generated yet")
+        """The same API on CUDA device arrays (:class:`lossgen.runtime.cuda.CudaLoss`).
+
+        Always available; a launch where there is no CUDA raises CudaUnavailableError."""
+        if self._cuda is None:
+            from .cuda import CudaLoss
+            self._cuda = CudaLoss(self)
+        return self._cuda
 
     # -- argument handling -------------------------------------------------------------
     def _prepare(self, method, arrays, kwargs, reduction, weight):
