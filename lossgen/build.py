@@ -6,13 +6,10 @@ intact.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import signal
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +21,7 @@ from .rewrite import lower
 from .fingerprint import generator_sha256
 from .paths import generated_dir, specs_dir
 from .spec import Spec, load_spec
+from .timelimit import Timeout, limited
 
 
 CONTENT_MARK = "@CONTENT_SHA256@"
@@ -89,29 +87,16 @@ def source_label(path: Path) -> str:
 BUILD_TIMEOUT = float(os.environ.get("LOSSGEN_BUILD_TIMEOUT", "120"))
 
 
-@contextlib.contextmanager
-def _deadline(seconds: float, what: str):
-    """Raise BuildError if the block runs longer than ``seconds`` (main thread, Unix)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expired(signum, frame):
-        raise BuildError(f"{what}: generation took longer than {seconds:g} s and was stopped "
-                         "(a very large or deeply nested expression; set LOSSGEN_BUILD_TIMEOUT to allow more)")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def generate(spec_path: str | Path) -> Generated:
     """Run the pipeline for one spec file, in memory (within BUILD_TIMEOUT seconds)."""
-    with _deadline(BUILD_TIMEOUT, str(spec_path)):
+    if BUILD_TIMEOUT <= 0:
         return _generate(spec_path)
+    try:
+        return limited(_generate, BUILD_TIMEOUT, spec_path)
+    except Timeout:
+        raise BuildError(f"{spec_path}: generation took longer than {BUILD_TIMEOUT:g} s and was stopped "
+                         "(a very large or deeply nested expression; set LOSSGEN_BUILD_TIMEOUT to allow more)"
+                         ) from None
 
 
 def _generate(spec_path: str | Path) -> Generated:
