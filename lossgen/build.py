@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import certificate
 from .codegen.cpu import render_cpu_module
 from .derive import derive
 from .errors import BuildError, LossgenError
@@ -25,7 +26,6 @@ from .timelimit import Timeout, limited
 
 
 CONTENT_MARK = "@CONTENT_SHA256@"
-HEADER_LINES = 4
 _HEADER_RE = re.compile(r"# spec sha256: (?P<spec>[0-9a-f]{64})\n# generator sha256: (?P<gen>[0-9a-f]{64})\n"
                         r"# content sha256: (?P<content>[0-9a-f]{64})\n")
 
@@ -37,8 +37,9 @@ def seal(text: str) -> str:
 
 
 def _split(text: str) -> tuple[str, str]:
-    lines = text.splitlines(keepends=True)
-    return "".join(lines[:HEADER_LINES]), "".join(lines[HEADER_LINES:])
+    """(the hash lines, the body); an accuracy certificate between them belongs to neither."""
+    head, _, body = certificate.split(text)
+    return head, body
 
 
 def header_status(path: Path, spec_sha256: str) -> str | None:
@@ -143,23 +144,73 @@ def catalog_spec_paths() -> list[Path]:
     return sorted(specs_dir().glob("*.toml"))
 
 
-def build_one(spec_path: Path, out_dir: Path | None = None, force: bool = False) -> BuildResult:
+def build_one(spec_path: Path, out_dir: Path | None = None, force: bool = False,
+              certify: bool = True) -> BuildResult:
     """Generate one spec into ``out_dir``; a current file (same spec, same generator,
-    not edited) is left as it is unless ``force``."""
+    not edited) is left as it is unless ``force``.  With ``certify``, a module without a
+    current accuracy certificate is measured and gets one (:mod:`lossgen.certificate`)."""
     out_dir = Path(out_dir) if out_dir is not None else generated_dir()
     t0 = time.perf_counter()
     if not force:
         current = _current_name(Path(spec_path), out_dir)
         if current:
-            return BuildResult(Path(spec_path), current, "unchanged", seconds=time.perf_counter() - t0,
+            status = "unchanged"
+            if certify and certificate_status(out_dir / f"{current}.py") is not None:
+                try:
+                    _certify(out_dir / f"{current}.py", load_spec(spec_path))
+                except LossgenError as exc:
+                    return BuildResult(Path(spec_path), current, "failed", error=str(exc),
+                                       seconds=time.perf_counter() - t0, files=(f"{current}.py",))
+                status = "certified"
+            return BuildResult(Path(spec_path), current, status, seconds=time.perf_counter() - t0,
                                files=(f"{current}.py",))
     try:
         gen = generate(spec_path)
     except LossgenError as exc:
         return BuildResult(Path(spec_path), status="failed", error=str(exc), seconds=time.perf_counter() - t0)
-    changed = [name for name, text in gen.files.items() if write_atomic(out_dir / name, text)]
+    changed = [name for name, text in gen.files.items() if _write_keeping_certificate(out_dir / name, text)]
+    if certify:
+        try:
+            _certify(out_dir / f"{gen.spec.name}.py", gen.spec)
+        except LossgenError as exc:
+            return BuildResult(Path(spec_path), gen.spec.name, "failed", error=str(exc),
+                               seconds=time.perf_counter() - t0, files=tuple(gen.files))
     return BuildResult(Path(spec_path), gen.spec.name, "written" if changed else "unchanged",
                        seconds=time.perf_counter() - t0, files=tuple(gen.files))
+
+
+def _write_keeping_certificate(path: Path, text: str) -> bool:
+    """Write a freshly generated module, unless the file already holds exactly that body
+    (then its certificate, a measurement of that body, stays)."""
+    if path.is_file():
+        head, body = _split(path.read_text(encoding="utf-8"))
+        if head + body == text:
+            return False
+    return write_atomic(path, text)
+
+
+def certificate_status(path: Path) -> str | None:
+    """Why the module at ``path`` lacks a current accuracy certificate, or None."""
+    text = path.read_text(encoding="utf-8")
+    named = certificate.certified_content(text)
+    if named is None:
+        return "has no accuracy certificate (run `lossgen build`)"
+    _, body = _split(text)
+    if named != hashlib.sha256(body.encode("utf-8")).hexdigest():
+        return "its accuracy certificate is of other content (run `lossgen build`)"
+    return None
+
+
+def _certify(path: Path, spec) -> None:
+    """Measure the module at ``path`` and write its certificate, if it has no current one."""
+    if certificate_status(path) is None:
+        return
+    from .catalog import _import_file
+    from .runtime.loss import Loss
+    _, body = _split(path.read_text(encoding="utf-8"))
+    tag = hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+    module = _import_file(f"lossgen_certify.{spec.name}_{tag}", path)
+    certificate.attach(path, Loss(module, spec))
 
 
 def _current_name(spec_path: Path, out_dir: Path) -> str | None:
@@ -195,8 +246,11 @@ def stale_files(out_dir: Path | None = None, full: bool = False) -> list[tuple[s
             except LossgenError as exc:
                 problems.append((str(spec_path), f"spec fails to build: {exc}"))
                 continue
-            if target.read_bytes() != text.encode("utf-8"):
+            head, body = _split(target.read_text(encoding="utf-8"))
+            if head + body != text:
                 why = "differs from a fresh generation (the generator is not reproducible?)"
+        if why is None:
+            why = certificate_status(target)
         if why is not None:
             problems.append((str(target), why))
     for f in sorted(out_dir.glob("*.py")):

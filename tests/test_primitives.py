@@ -46,8 +46,8 @@ def test_primitive_accuracy_over_the_float64_range(name):
     x = _grid(rng)
     y = np.roll(x, 11)
     nargs = 2 if name in ("logaddexp", "xlogy") else 1
-    if name == "log1p":
-        x = x[x > -1]
+    if name in ("log1p", "log1pmx"):
+        x = np.concatenate([x[x > -1], [-1 + 2.0 ** -52, -0.75, -0.5, -0.5 + 2.0 ** -53, 1.0, 1 + 2.0 ** -52]])
     if name == "xlogy":
         y = np.abs(y)
     out = np.empty_like(x)

@@ -56,7 +56,9 @@ class Kernel:
 
     def call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
         targets = ", ".join(f"_v{k}" for k in range(len(self.outputs)))
-        args = ", ".join([f"{a}[_i]" for a in inputs] + list(params))
+        # float64(...): the mathematics runs in float64 whatever the array dtype; a float32
+        # result is rounded once, on the store.
+        args = ", ".join([f"float64({a}[_i])" for a in inputs] + list(params))
         return f"{targets} = {self.point}({args})"
 
     def signature(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:

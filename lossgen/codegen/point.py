@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..derive.derivatives import almost_everywhere
+from ..rewrite.compensated import Compensated, program
+from .compensated import program_lines
 from .printer import print_expr
 
 
@@ -27,13 +29,27 @@ class PointFunction:
 
 
 def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Expr]) -> PointFunction:
-    """Straight-line code computing ``exprs`` from ``args``, with shared temporaries."""
+    """Straight-line code computing ``exprs`` from ``args``, with shared temporaries.
+
+    A compensated form is computed first, by its own double-double code, and enters the
+    rest as one temporary (``_c<j>``); elimination of common subexpressions does not
+    look inside it, since rounding its parts to doubles would defeat it."""
     exprs = [almost_everywhere(e) for e in exprs]
+    dd_lines: list[tuple[str, str]] = []
+    marks: dict = {}
+    for e in exprs:
+        for node in sp.preorder_traversal(e):
+            if isinstance(node, Compensated) and node not in marks:
+                j = len(marks)
+                lines, result = program_lines(program(node.args[0]), f"_c{j}_")
+                dd_lines += lines + [(f"_c{j}", result)]
+                marks[node] = sp.Symbol(f"_c{j}", real=True)
+    exprs = [e.xreplace(marks) for e in exprs]
     taken = set(args)
     temps = (sp.Symbol(f"t{k}", real=True) for k in range(10**6))
     temps = (t for t in temps if t.name not in taken)
     replacements, reduced = sp.cse(exprs, symbols=temps, optimizations=None, order="canonical")
-    assignments = tuple((str(sym), print_expr(val)) for sym, val in replacements)
+    assignments = tuple(dd_lines) + tuple((str(sym), print_expr(val)) for sym, val in replacements)
     returns = tuple(print_expr(e) for e in reduced)
     text = " ".join(v for _, v in assignments) + " " + " ".join(returns)
     from ..runtime import scalar

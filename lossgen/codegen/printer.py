@@ -45,15 +45,33 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.as_base_exp()
         if exp.is_Integer and 0 < abs(int(exp)) <= 64:
-            # integer powers: keep the exponent an integer so Numba emits powi
+            # integer powers: keep the exponent an integer so Numba emits powi; a
+            # negative power is (1/b)**n, which underflows gradually where b**n overflows
             b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"])
             e = int(exp)
-            return f"{b}**{e}" if e > 0 else f"1.0/{b}**{-e}"
+            return f"{b}**{e}" if e > 0 else (f"(1.0/{b})" if e == -1 else f"(1.0/{b})**{-e}")
         if exp == sp.Rational(1, 2):
             return f"math.sqrt({self._print(base)})"
         if exp == -sp.Rational(1, 2):
             return f"(1.0/math.sqrt({self._print(base)}))"
         return super()._print_Pow(expr, rational=rational)
+
+    def _print_Mul(self, expr):
+        # integer powers in a denominator become successive divisions, x/p/p/p rather
+        # than x/p**3: p**3 overflows (and the quotient flushes to 0) long before the
+        # quotient itself leaves the range of doubles
+        num, den = [], []
+        for f in expr.args:
+            b, e = f.as_base_exp()
+            if e.is_Integer and -6 <= int(e) <= -2 and not b.is_Number:
+                den += [b] * -int(e)
+            else:
+                num.append(f)
+        if not den:
+            return super()._print_Mul(expr)
+        prec = sp.printing.precedence.PRECEDENCE
+        head = self.parenthesize(sp.Mul(*num), prec["Mul"]) if num else "1.0"
+        return head + "".join(f"/{self.parenthesize(b, prec['Pow'])}" for b in den)
 
     # kinks: midpoint subgradient at the kink itself
     def _print_sign(self, expr):

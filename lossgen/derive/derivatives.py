@@ -39,9 +39,12 @@ class Derivatives:
 
 
 def almost_everywhere(expr: sp.Expr) -> sp.Expr:
-    """The derivative where it exists: Dirac terms (mass at kinks) become 0."""
-    if not expr.has(sp.DiracDelta):
+    """The derivative where it exists: Dirac terms (mass at kinks) become 0, and so do
+    the derivatives of steps SymPy leaves unevaluated (``Derivative(sign(r/c), pred)``)."""
+    if not expr.has(sp.DiracDelta, sp.Derivative):
         return expr
+    expr = expr.replace(lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.sign, sp.Heaviside)),
+                        lambda e: sp.S.Zero)
     return expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
 
 

@@ -15,6 +15,8 @@ Definitions:
 
 =============== =============================================
 sigmoid(x)      1 / (1 + e^{-x})
+log1pmx(x)      log(1 + x) - x
+expm1mx(x)      e^x - 1 - x
 softplus(x)     log(1 + e^{x})
 log_sigmoid(x)  log sigmoid(x) = -softplus(-x)
 logcosh(x)      log cosh x
@@ -281,9 +283,91 @@ class expm1(Primitive):
         return rf"\left(e^{{{printer._print(self.args[0])}}} - 1\right)"
 
 
+def _elementwise(name: str, x) -> np.ndarray:
+    """The kernel's own scalar algorithm (:mod:`lossgen.runtime.scalar`) over an array."""
+    from ..runtime import scalar
+    f = getattr(scalar, name)
+    x = np.asarray(x, dtype=np.float64)
+    return np.array([f(float(v)) for v in x.ravel()], dtype=np.float64).reshape(x.shape)
+
+
+def _cancelled_digits(x) -> int:
+    """Digits lost when x + x^2/2 + ... has its leading x removed (about |log10 x|)."""
+    x = mpmath.mpf(x)
+    return 20 + (int(-mpmath.log10(abs(x))) if x != 0 and abs(x) < 1 else 0)
+
+
+class log1pmx(Primitive):
+    """log(1 + x) - x, without the cancellation of the two near 0 (where it is -x^2/2).
+
+    Kernel: for -0.7 <= x <= 1, with u = x/(2 + x) (so log(1 + x) = 2 atanh u and
+    x - 2u = u x):  log(1 + x) - x = 2 (u^3/3 + u^5/5 + ...) - u x, a sum of terms
+    that do not cancel (u and u x carried to about 2^-100, since near x = -0.7 their
+    rounding would show); elsewhere log1p(x) - x directly."""
+
+    runtime_name = "log1pmx"
+    latex_name = "log1pmx"
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.log(1 + x) - x
+
+    @staticmethod
+    def mpmath(x):
+        with mpmath.workdps(mpmath.mp.dps + _cancelled_digits(x)):
+            return +(mpmath.log1p(x) - x)
+
+    @staticmethod
+    def numpy(x):
+        return _elementwise("log1pmx", x)
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return -x / (1 + x)
+
+    def _latex(self, printer):
+        x = printer._print(self.args[0])
+        return rf"\left(\log\left(1 + {x}\right) - {x}\right)"
+
+
+class expm1mx(Primitive):
+    """e^x - 1 - x, without the cancellation near 0 (where it is x^2/2).
+
+    Kernel: the Taylor series x^2/2! + x^3/3! + ... for -1 <= x <= 2; elsewhere
+    expm1(x) - x directly."""
+
+    runtime_name = "expm1mx"
+    latex_name = "expm1mx"
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.exp(x) - 1 - x
+
+    @staticmethod
+    def mpmath(x):
+        with mpmath.workdps(mpmath.mp.dps + _cancelled_digits(x)):
+            return +(mpmath.expm1(x) - x)
+
+    @staticmethod
+    def numpy(x):
+        return _elementwise("expm1mx", x)
+
+    def fdiff(self, argindex=1):
+        return expm1(self.args[0])
+
+    def _eval_is_nonnegative(self):
+        return True if self.args[0].is_real else None
+
+    def _latex(self, printer):
+        x = printer._print(self.args[0])
+        return rf"\left(e^{{{x}}} - 1 - {x}\right)"
+
+
+
 #: Every primitive by the name a spec uses for it.
 PRIMITIVES: dict[str, type[Primitive]] = {
-    cls.__name__: cls for cls in (sigmoid, softplus, log_sigmoid, logcosh, logaddexp, xlogy, log1p, expm1)
+    cls.__name__: cls for cls in (sigmoid, softplus, log_sigmoid, logcosh, logaddexp, xlogy, log1p, expm1,
+                                  log1pmx, expm1mx)
 }
 
 

@@ -16,7 +16,8 @@ Candidates are ranked first by the number of probe points where they give inf or
 while the truth is finite, then by the sum of the power-of-two buckets (log2, rounded up) of their
 worst typical and worst relative errors, so a form that cancels somewhere loses to one
 that does not, while quantities that cancel in every form are ranked by their typical
-error; then by the typical bucket alone, then by the number of operations.  No
+error; then by the typical bucket alone, then by the number of points with a relative
+error over 2 ulps, then by the number of operations.  No
 timing enters the choice, so the generated code is reproducible byte for byte.
 """
 from __future__ import annotations
@@ -34,7 +35,10 @@ from ..spec.model import Spec
 from ..verify.floats import float_function
 from ..verify.points import edge_values, random_points, special_points
 from ..verify.truth import mp_function, spec_args
+from ..verify.ulps import ulp_error
+from .compensated import Compensated, evaluate, program
 from .rules import apply_rules
+from .selects import step_selects
 
 #: Expressions up to this many operations, and with at most this many kink atoms
 #: (Abs, sign, Heaviside, Piecewise, Max, Min: SymPy's simplification of conditions grows
@@ -44,9 +48,16 @@ FACTOR_MAX_OPS = 120
 SIMPLIFY_MAX_OPS = 80
 FACTOR_MAX_KINKS = 6
 SIMPLIFY_MAX_KINKS = 2
+#: A quantity whose best plain form errs by more than this many ulps somewhere on the
+#: probe grid is also tried in double-double (:mod:`.compensated`), from its best few
+#: plain forms; the compensated form is kept only if it is measurably more accurate.
+COMPENSATE_ABOVE_ULP = 1.5
+COMPENSATE_TOP = 3
 _KINK_ATOMS = (sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min)
 PROBE_RANDOM = 32
-_TINY = 2.2250738585072014e-308
+MAGNITUDES = (1e-12, 1e-4, 0.3, 3.0, 40.0, 800.0, 1e6, 1e20, 1e50, 1e77, 1e100, 1e104, 1e160, 1e300)
+PARAM_VALUES = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
+# (saturation rows use the magnitudes from 3.0 up)
 
 
 def _bucket(err: float) -> float:
@@ -54,9 +65,6 @@ def _bucket(err: float) -> float:
     if not math.isfinite(err):
         return math.inf
     return math.ceil(math.log2(err)) if err > 1 else 0
-MAGNITUDES = (1e-12, 1e-4, 0.3, 3.0, 40.0, 800.0, 1e6)
-PARAM_VALUES = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
-# (saturation rows use the magnitudes from 3.0 up)
 
 
 @dataclass(frozen=True)
@@ -123,14 +131,18 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
                         if spec.inputs[kx].domain.contains(v):
                             add([v if j == kx else e if j == k else base[j] for j in range(len(cols))],
                                 vary=m in (40.0, 800.0))
-    # residual-type points: a prediction close to a target of the same domain
+    # residual-type points: a prediction close to the target (where a loss's terms
+    # cancel: bce's -y/p + (1-y)/(1-p) at p ~ y)
     for k, inp in enumerate(spec.inputs):
         if inp.role != "target" or inp.domain.values is not None:
             continue
         for kp, p in enumerate(spec.inputs):
-            if p.differentiable and p.domain == inp.domain:
-                for eps in (1e-12, 1e-6, 1e-3):
-                    add([base[k] * (1 + eps) if j == kp else base[j] for j in range(len(cols))])
+            if not p.differentiable:
+                continue
+            for eps in (1e-12, 1e-6, 1e-3, 2e-2):
+                near = base[k] * (1 + eps)
+                if p.domain.contains(near):
+                    add([near if j == kp else base[j] for j in range(len(cols))])
     pts, at_kink = special_points(spec, rng, per_kink=1)
     for j, col in enumerate(cols):
         col.extend(np.asarray(pts[j])[~at_kink] if len(pts) else [])
@@ -171,22 +183,26 @@ class _Scorer:
         self.floor = float(np.median(typical)) if typical.size else 0.0
         self.t64 = finite
 
-    def error(self, expr: sp.Expr) -> tuple[int, float, float]:
+    def error(self, expr: sp.Expr) -> tuple[int, float, float, int]:
         """(non-finite outputs where the truth is finite, worst typical error, worst
-        relative error in ulps over the other points)."""
-        values = float_function(expr, self.args)(*self.grid)
+        relative error in ulps over the other points, number of points whose relative
+        error exceeds 2 ulps)."""
+        if isinstance(expr, Compensated):
+            values = evaluate(program(expr.args[0]), self.args, self.grid)
+        else:
+            values = float_function(expr, self.args)(*self.grid)
         typical = relative = 0.0
-        nonfinite = 0
+        nonfinite = poor = 0
         for j in np.flatnonzero(self.ok):
             v = values[j]
             if not math.isfinite(v):
                 nonfinite += 1
                 continue
-            diff = abs(mpmath.mpf(v) - self.truths[j])
-            t = abs(self.t64[j])
-            typical = max(typical, float(diff / float(np.spacing(max(t, self.floor, _TINY)))))
-            relative = max(relative, float(diff / float(np.spacing(max(t, _TINY)))))
-        return nonfinite, typical, relative
+            typical = max(typical, ulp_error(float(v), self.truths[j], floor=self.floor))
+            rel = ulp_error(float(v), self.truths[j])
+            relative = max(relative, rel)
+            poor += rel > 2.0
+        return nonfinite, typical, relative, poor
 
 
 def _variants(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> list[tuple[str, sp.Expr]]:
@@ -228,18 +244,29 @@ def _piecewise_map(fn, expr: sp.Expr) -> sp.Expr:
 def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
            named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> Choice:
     seen: list[sp.Expr] = []
-    best = None
+    scored = []
+
+    def score(cand, label):
+        nonfinite, err, rel, poor = scorer.error(cand)
+        key = (nonfinite, _bucket(err) + _bucket(rel), _bucket(err), poor, sp.count_ops(cand))
+        scored.append((key, len(scored), cand, label, err, rel, nonfinite))
+
     for prefix, base in bases:
         for how, cand in _variants(almost_everywhere(base), named):
+            cand = step_selects(cand)
             if any(cand == s for s in seen):
                 continue
             seen.append(cand)
-            nonfinite, err, rel = scorer.error(cand)
-            key = (nonfinite, _bucket(err) + _bucket(rel), _bucket(err), sp.count_ops(cand))
-            label = f"{prefix}, {how}" if prefix else how
-            if best is None or key < best[0]:
-                best = (key, cand, label, err, rel, nonfinite)
-    _, expr, how, err, rel, nonfinite = best
+            score(cand, f"{prefix}, {how}" if prefix else how)
+    scored.sort(key=lambda s: s[:2])
+    if max(scored[0][4], scored[0][5]) > COMPENSATE_ABOVE_ULP:
+        # no plain form is accurate enough: try the best few in double-double
+        for _, _, cand, label, *_ in scored[:COMPENSATE_TOP]:
+            if program(cand) is not None:
+                seen.append(cand)
+                score(Compensated(cand), f"{label}, compensated")
+        scored.sort(key=lambda s: s[:2])
+    _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:
         err = rel = math.inf
     return Choice(expr, how, err, rel, len(seen))

@@ -26,6 +26,24 @@ class Rule:
     pattern: sp.Expr
     replacement: sp.Expr | Callable
     why: str
+    #: Optional guard on the matched node: SymPy matches ``1 + a`` against any
+    #: expression (``log(x)`` matches ``log(1 + a)`` with ``a = x - 1``), so a rule whose
+    #: point is a literal ``1 + ...`` says so here.
+    when: Callable[[sp.Expr], bool] | None = None
+
+
+def _adds_one(*path: int) -> Callable[[sp.Expr], bool]:
+    """Guard: the node's argument at ``path`` is literally a sum with the term 1."""
+    def guard(node: sp.Expr) -> bool:
+        for k in path:
+            node = node.args[k] if len(node.args) > k else node
+        return node.is_Add and sp.S.One in node.args
+    return guard
+
+
+def _has_sqrt_of_one_plus(node: sp.Expr) -> bool:
+    return any(isinstance(t, sp.Pow) and t.exp == sp.S.Half and t.base.is_Add and sp.S.One in t.base.args
+               for t in node.args)
 
 
 #: The table, in the order it is applied (a rule earlier in the table wins where two
@@ -40,13 +58,28 @@ RULES: tuple[Rule, ...] = (
     Rule("logcosh", sp.log(sp.cosh(a)), logcosh(a), "cosh overflows for |a| > 710"),
     Rule("logaddexp", sp.log(sp.exp(a) + sp.exp(b)), logaddexp(a, b), "e^a overflows"),
     Rule("xlogx", a * sp.log(a), xlogy(a, a), "0 * log 0 is NaN; the limit is 0"),
-    Rule("log1p", sp.log(1 + a), log1p(a), "1 + a rounds away a's digits for small a"),
+    Rule("log1p", sp.log(1 + a), log1p(a), "1 + a rounds away a's digits for small a", _adds_one(0)),
     Rule("expm1", sp.exp(a) - 1, expm1(a), "e^a - 1 cancels for small a"),
     Rule("one_minus_exp", 1 - sp.exp(a), -expm1(a), "1 - e^a cancels for small a"),
     Rule("sech2", 1 - sp.tanh(a) ** 2, sp.cosh(a) ** -2, "1 - tanh^2 cancels for |a| > 1"),
-    Rule("sqrt1p_minus_1", sp.sqrt(1 + a) - 1, a / (sp.sqrt(1 + a) + 1), "cancels for small a"),
+    Rule("sqrt1p_minus_1", sp.sqrt(1 + a) - 1, a / (sp.sqrt(1 + a) + 1), "cancels for small a",
+         _has_sqrt_of_one_plus),
     Rule("sigmoid_power", sigmoid(a) ** c, sp.exp(c * log_sigmoid(a)), "power of a tiny sigmoid: log space"),
 )
+
+
+def _apply(expr: sp.Expr, rule: Rule) -> sp.Expr:
+    if rule.when is None:
+        return expr.replace(rule.pattern, rule.replacement)
+
+    def query(node):
+        return node.match(rule.pattern) is not None and rule.when(node)
+
+    def value(node):
+        m = node.match(rule.pattern)
+        return rule.replacement.xreplace(m) if isinstance(rule.replacement, sp.Basic) else rule.replacement(**{
+            k.name: v for k, v in m.items()})
+    return expr.replace(query, value)
 
 
 def apply_rules(expr: sp.Expr, rules: tuple[Rule, ...] = RULES, max_rounds: int = 6) -> sp.Expr:
@@ -54,7 +87,7 @@ def apply_rules(expr: sp.Expr, rules: tuple[Rule, ...] = RULES, max_rounds: int 
     for _ in range(max_rounds):
         before = expr
         for rule in rules:
-            expr = expr.replace(rule.pattern, rule.replacement)
+            expr = _apply(expr, rule)
         if expr == before:
             break
     return expr

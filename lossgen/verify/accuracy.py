@@ -28,6 +28,7 @@ import numpy as np
 from ..spec.model import Spec
 from .points import edge_values, random_points, special_points
 from .truth import exact_derivative, mp_function, spec_args
+from .ulps import kink_side_truths, ulp_error
 
 OVERFLOW_ARGS = {np.dtype(np.float64): (700.0, 709.5, 710.5, 745.0, 800.0, 1000.0),
                  np.dtype(np.float32): (80.0, 88.5, 89.5, 100.0)}
@@ -100,15 +101,6 @@ class OutputReport:
                 "nonfinite_points": self.nonfinite_points[:5], "points": self.points}
 
 
-def _ulps(value: float, truth, dtype) -> float:
-    info = np.finfo(dtype)
-    t = float(truth)
-    scale = max(abs(t), float(info.tiny))
-    if scale > float(info.max):
-        scale = float(info.max)
-    return float(abs(mpmath.mpf(value) - truth) / float(np.spacing(dtype.type(scale))))
-
-
 def _measure(label, values, truth_fn, cols, params, dtype, skip, near, xk) -> OutputReport:
     rep = OutputReport(label, dtype.name)
     info = np.finfo(dtype)
@@ -128,19 +120,10 @@ def _measure(label, values, truth_fn, cols, params, dtype, skip, near, xk) -> Ou
             rep.nonfinite += 1
             rep.nonfinite_points.append((tuple(args), v, float(t)))
             continue
-        err = _ulps(v, t, dtype)
+        err = ulp_error(v, t, dtype)
         if err > 1 and near[j]:
-            x = mpmath.mpf(args[xk])
-            for rel in (2.0 ** -60, 2.0 ** -44 if dtype == np.float64 else 2.0 ** -20):
-                d = mpmath.mpf(rel) * max(abs(x), mpmath.mpf(1e-300))
-                sides = []
-                for s in (-1, 1):
-                    a2 = list(args)
-                    a2[xk] = x + s * d
-                    sides.append(truth_fn(*a2))
-                for cand in sides + [(sides[0] + sides[1]) / 2]:
-                    if mpmath.isfinite(cand):
-                        err = min(err, _ulps(v, cand, dtype))
+            for cand in kink_side_truths(truth_fn, args, xk, dtype):
+                err = min(err, ulp_error(v, cand, dtype))
         if err > rep.max_ulp:
             rep.max_ulp, rep.worst_point = err, (tuple(args), v, float(t))
     return rep

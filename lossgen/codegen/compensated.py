@@ -1,0 +1,68 @@
+"""Print a double-double :class:`~lossgen.rewrite.compensated.Program` as straight-line
+Numba code: each value is a pair of locals ``<prefix><k>h, <prefix><k>l``.
+
+Inputs and constants are not copied into locals (their pairs are ``x, 0.0``); a sum or
+product of two such exact values is one error-free transformation (``two_sum``,
+``two_prod``), and a product with -1 is a negation, so the code reads as the
+mathematics does."""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..rewrite.compensated import Program, placeholders
+from .printer import print_expr
+
+_EXACT_LOW = "0.0"
+
+
+def program_lines(prog: Program, prefix: str) -> tuple[list[tuple[str, str]], str]:
+    """(assignments, expression of the rounded result)."""
+    names: list[tuple[str, str]] = []
+    lines: list[tuple[str, str]] = []
+
+    def assign(k: int, rhs: str) -> tuple[str, str]:
+        h, lo = f"{prefix}{k}h", f"{prefix}{k}l"
+        lines.append((f"{h}, {lo}", rhs))
+        return h, lo
+
+    for k, st in enumerate(prog.steps):
+        a = st.args
+        if st.op == "load":
+            names.append((print_expr(st.data), _EXACT_LOW))
+            continue
+        if st.op == "const":
+            names.append((repr(st.data[0]), repr(st.data[1])))
+            continue
+        if st.op in ("add", "mul"):
+            (ah, al), (bh, bl) = names[a[0]], names[a[1]]
+            if st.op == "mul" and "-1.0" in (ah, bh) and _EXACT_LOW in (al, bl):
+                h, lo = (bh, bl) if ah == "-1.0" else (ah, al)
+                names.append((f"(-{h})", _EXACT_LOW) if lo == _EXACT_LOW else assign(k, f"-{h}, -{lo}"))
+            elif al == bl == _EXACT_LOW:
+                names.append(assign(k, f"two_{'sum' if st.op == 'add' else 'prod'}({ah}, {bh})"))
+            else:
+                names.append(assign(k, f"dd_{st.op}({ah}, {al}, {bh}, {bl})"))
+        elif st.op == "div":
+            names.append(assign(k, f"dd_div({', '.join(names[a[0]] + names[a[1]])})"))
+        elif st.op in ("sqrt", "exp", "log"):
+            names.append(assign(k, f"dd_{st.op}({', '.join(names[a[0]])})"))
+        elif st.op == "apply":
+            g, partials = st.data
+            his = [sp.Symbol(names[i][0], real=True) for i in a]  # printed back as the text it holds
+            subs = dict(zip(placeholders(len(a)), his))
+            value = print_expr(g.xreplace(subs))
+            terms = [f"({print_expr(d.xreplace(subs))})*{names[i][1]}"
+                     for d, i in zip(partials, a) if d != 0 and names[i][1] != _EXACT_LOW]
+            if terms:
+                names.append(assign(k, f"dd_apply({value}, 1.0, {' + '.join(terms)})"))
+            else:
+                names.append(assign(k, f"{value}, 0.0"))
+        elif st.op == "select":
+            rhs = ", ".join(names[a[-1]])
+            for cond, i in reversed(list(zip(st.data, a[:-1]))):
+                rhs = f"({', '.join(names[i])}) if ({print_expr(cond)}) else ({rhs})"
+            names.append(assign(k, rhs))
+        else:  # pragma: no cover - the builder emits only the ops above
+            raise ValueError(st.op)
+    h, lo = names[prog.result]
+    return lines, f"({h} + {lo})"
