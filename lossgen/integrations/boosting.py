@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import LossgenError, NotDifferentiableError
 from ..runtime.arguments import bind_params
-from .resolve import resolve_loss
+from .resolve import LossRef, resolve_loss
 
 HESSIAN_MODES = ("auto", "exact", "constant")
 
@@ -55,10 +55,19 @@ class BoostingLoss:
         values = bind_params(where, loss.params, dict(params))
         loss.module.check_params(*values)
         self.loss = loss
+        self.ref = LossRef.of(loss)
         self.where = where
         self.hessian = hessian
         self.params = dict(zip((n for n, _ in loss.params), values))
         self.name = loss.name
+
+    # The libraries deep-copy their parameters (LightGBM) and pickle models (joblib, Dask):
+    # an objective is immutable, and pickles as the way to find its loss again.
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self.ref, self.hessian, self.params)
 
     def _arrays(self, raw, label, weight):
         raw = np.asarray(raw, dtype=np.float64).reshape(-1)
@@ -95,3 +104,7 @@ class BoostingLoss:
     @property
     def metric_name(self) -> str:
         return f"lossgen-{self.name}"
+
+
+def _rebuild(cls, ref: LossRef, hessian: str, params: dict):
+    return cls(ref.resolve(), hessian, **params)
