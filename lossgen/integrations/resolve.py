@@ -7,6 +7,7 @@ process resolves again (a Loss holds its imported module and cannot be pickled).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,24 +38,38 @@ def resolve_loss(name_or_spec_path, where: str = "lossgen") -> Loss:
                     f"got {type(name_or_spec_path).__name__}")
 
 
+#: user specs by compiled module name (which the spec's hash keys): their bytes, read once
+_USER_REFS: dict = {}
+
+
 @dataclass(frozen=True)
 class LossRef:
-    """How to find a loss again in another process: a catalog name or a spec path."""
+    """How to find a loss again in another process: a catalog name, or a user spec's
+    bytes (so a worker on another machine needs no copy of the file: it writes them into
+    its own lossgen cache and compiles them there, under the same hash-derived key)."""
 
     name: str | None = None
-    path: str | None = None
+    spec_bytes: bytes | None = None
+    spec_file: str | None = None
 
     @classmethod
     def of(cls, name_or_spec_path, where: str = "lossgen") -> "LossRef":
         loss = resolve_loss(name_or_spec_path, where)   # fail early, in the caller's process
-        if isinstance(name_or_spec_path, Loss):
-            source = getattr(loss._spec, "source_path", "") if loss._spec is not None else ""
-            if loss.module.__name__.startswith("lossgen_user.") and source:
-                return cls(path=str(Path(source).resolve()))
+        key = loss.module.__name__
+        if not key.startswith("lossgen_user."):
             return cls(name=loss.name)
-        if _is_path(name_or_spec_path):
-            return cls(path=str(Path(name_or_spec_path).resolve()))
-        return cls(name=str(name_or_spec_path))
+        if key not in _USER_REFS:       # read once: the file may be edited or removed later
+            source = Path(loss.spec.source_path)
+            _USER_REFS[key] = cls(spec_bytes=source.read_bytes(), spec_file=source.name)
+        return _USER_REFS[key]
 
     def resolve(self) -> Loss:
-        return resolve_loss(self.path if self.path is not None else self.name)
+        if self.spec_bytes is None:
+            return resolve_loss(self.name)
+        from ..paths import cache_dir
+        digest = hashlib.sha256(self.spec_bytes).hexdigest()[:16]
+        path = cache_dir() / "specs" / f"{digest}-{self.spec_file}"
+        if not path.is_file():
+            from ..build import write_atomic
+            write_atomic(path, self.spec_bytes.decode("utf-8"))
+        return resolve_loss(path)
