@@ -66,6 +66,18 @@ def test_cpu_tensors_reach_the_kernels_without_a_copy():
     assert t[0].item() == 12.5
 
 
+def test_module_deep_copies_and_pickles():
+    import copy
+    import pickle
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1, dtype=F64), torch.nn.Flatten(0))
+    crit = lt.Loss("huber", delta=0.4, reduction="sum")
+    x, y = torch.randn(8, 3, dtype=F64), torch.randn(8, dtype=F64)
+    for other in (copy.deepcopy(crit), pickle.loads(pickle.dumps(crit))):
+        assert other.params == {"delta": 0.4} and other.reduction == "sum"
+        torch.testing.assert_close(other(model(x), y), F.huber_loss(model(x), y, delta=0.4, reduction="sum"),
+                                   rtol=1e-12, atol=0)
+
+
 # ---- derivatives: gradcheck, gradgradcheck, Hessians against torch's autograd -------------------
 
 def _away_from_kinks(x, y, delta):

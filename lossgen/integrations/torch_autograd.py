@@ -30,14 +30,17 @@ from torch.autograd.function import once_differentiable
 from ..errors import NotDifferentiableError
 from ..runtime.arguments import bind_params, bind_positional, check_reduction
 from ..runtime.loss import Loss as ArrayLoss
-from .resolve import resolve_loss
+from .resolve import LossRef, resolve_loss
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
 @dataclass(frozen=True)
 class _Bound:
-    """A loss with its parameter values and reduction: what the kernels are called with."""
+    """A loss with its parameter values and reduction: what the kernels are called with.
+
+    Immutable; it pickles (``torch.save``, ``copy.deepcopy`` of a model) as the way to
+    find its loss again, since the loss holds an imported module."""
 
     loss: ArrayLoss
     params: tuple[tuple[str, float], ...]
@@ -46,6 +49,16 @@ class _Bound:
     @property
     def diff_index(self) -> tuple[int, ...]:
         return tuple(self.loss.input_names.index(n) for n in self.loss.diff_names)
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return _rebuild_bound, (LossRef.of(self.loss), self.params, self.reduction)
+
+
+def _rebuild_bound(ref: LossRef, params, reduction) -> _Bound:
+    return _Bound(ref.resolve(), params, reduction)
 
 
 # -- calling the kernels on tensors ----------------------------------------------------------
@@ -78,8 +91,9 @@ def call_kernel(bound: _Bound, method: str, xs, weight):
     if xs[0].device.type == "cuda":
         device = xs[0].device
         api = bound.loss.cuda
-        args = [x.detach() for x in xs]
-        kwargs["weight"] = None if weight is None else weight.detach()
+        # the device API adopts 1-d arrays of any stride, larger ones only C-contiguous
+        args = [x.detach() if x.dim() <= 1 else x.detach().contiguous() for x in xs]
+        kwargs["weight"] = None if weight is None else weight.detach().contiguous()
         with torch.cuda.device(device):
             kwargs["stream"] = _numba_stream(device)
             result = getattr(api, method)(*args, **kwargs)
@@ -211,8 +225,12 @@ class Loss(torch.nn.Module):
         values = bind_params(where, loss.params, dict(params))
         loss.module.check_params(*values)
         red = check_reduction(where, loss.default_reduction if reduction is None else reduction)
-        self.loss = loss
         self._bound = _Bound(loss, tuple(zip((n for n, _ in loss.params), values)), red)
+
+    @property
+    def loss(self) -> ArrayLoss:
+        """The array-API :class:`lossgen.Loss` whose kernels this module runs."""
+        return self._bound.loss
 
     @property
     def reduction(self) -> str:
