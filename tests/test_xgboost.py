@@ -168,3 +168,15 @@ def test_refusals_name_the_problem():
     d = xgb.DMatrix(np.zeros((4, 1)), label=np.zeros(4))
     with pytest.raises(ValueError, match=r"8 raw scores but 4 labels"):
         lx.objective("mse")(np.zeros(8, np.float32), d)
+
+
+def test_sklearn_interface_with_sample_weights(half_squared_error):
+    X, y, _ = _regression(seed=13)
+    w = np.random.default_rng(13).uniform(0.5, 2.0, len(y))
+    base = float(np.average(y, weights=w))
+    common = dict(n_estimators=ROUNDS, max_depth=3, learning_rate=0.3, n_jobs=1, tree_method="hist",
+                  base_score=base)
+    builtin = xgb.XGBRegressor(objective="reg:squarederror", **common).fit(X, y, sample_weight=w)
+    custom = xgb.XGBRegressor(objective=lx.objective(half_squared_error).sklearn, **common).fit(X, y, sample_weight=w)
+    p_builtin, p_custom = builtin.predict(X, output_margin=True), custom.predict(X, output_margin=True)
+    assert np.abs(p_builtin - p_custom).max() < 1e-5 * np.abs(p_builtin).max()
