@@ -25,18 +25,16 @@ from .integrations.boosting import BoostingLoss
 
 
 class Objective(BoostingLoss):
-    """A lossgen loss as LightGBM's (objective, feval) pair."""
+    """A lossgen loss as LightGBM's (objective, feval) pair: ``obj(preds, train_data)``."""
 
-    def __init__(self, name_or_spec_path, hessian: str = "auto", **params):
-        super().__init__(name_or_spec_path, hessian, "lightgbm", **params)
-
-    def __call__(self, preds, train_data):
-        return self.grad_hess(preds, train_data.get_label(), train_data.get_weight())
+    library = "lightgbm"
 
     def metric(self, preds, eval_data):
-        return self.metric_name, super().metric(preds, eval_data.get_label(), eval_data.get_weight()), False
+        """LightGBM's ``feval``: (name, weighted mean loss, is_higher_better=False)."""
+        return self.metric_name, self.data_metric(preds, eval_data), False
 
     def sklearn(self, y_true, y_pred, weight=None):
+        """The objective in the signature of ``LGBMRegressor(objective=...)``."""
         return self.grad_hess(y_pred, y_true, weight)
 
 

@@ -25,18 +25,16 @@ from .integrations.boosting import BoostingLoss
 
 
 class Objective(BoostingLoss):
-    """A lossgen loss as XGBoost's (objective, metric) pair."""
+    """A lossgen loss as XGBoost's (objective, metric) pair: ``obj(predt, dtrain)``."""
 
-    def __init__(self, name_or_spec_path, hessian: str = "auto", **params):
-        super().__init__(name_or_spec_path, hessian, "xgboost", **params)
-
-    def __call__(self, predt, dtrain):
-        return self.grad_hess(predt, dtrain.get_label(), dtrain.get_weight())
+    library = "xgboost"
 
     def metric(self, predt, dtrain):
-        return self.metric_name, super().metric(predt, dtrain.get_label(), dtrain.get_weight())
+        """XGBoost's ``custom_metric``: (name, weighted mean loss)."""
+        return self.metric_name, self.data_metric(predt, dtrain)
 
     def sklearn(self, y_true, y_pred, sample_weight=None):
+        """The objective in the signature of ``XGBRegressor(objective=...)``."""
         return self.grad_hess(y_pred, y_true, sample_weight)
 
 

@@ -10,40 +10,12 @@ import pytest
 
 lgb = pytest.importorskip("lightgbm")
 
-import lossgen  # noqa: E402
 import lossgen.lightgbm as ll  # noqa: E402
-from lossgen.scaffold import scaffold  # noqa: E402
+from boosting_data import half_squared_error, labels, regression  # noqa: E402,F401
 
 ROUNDS = 15
 TREE = {"num_leaves": 8, "learning_rate": 0.3, "num_threads": 1, "deterministic": True,
         "force_col_wise": True, "verbosity": -1, "seed": 0}
-
-
-@pytest.fixture(scope="module")
-def half_squared_error(tmp_path_factory):
-    """A user's spec, (pred - target)**2/2, compiled as a user would (``lossgen.compile``)."""
-    folder = tmp_path_factory.mktemp("half_se")
-    path = folder / "half_squared_error.toml"
-    path.write_text(scaffold("half_squared_error", "(pred - target)**2/2", {}))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LOSSGEN_CACHE_DIR", str(folder / "cache"))
-        return lossgen.compile(path)
-
-
-def _data(n=600, seed=0, outliers=0.0):
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(-2, 2, (n, 4))
-    clean = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 - 0.5 * X[:, 2]
-    y = clean + 0.2 * rng.standard_normal(n)
-    bad = rng.random(n) < outliers
-    y[bad] += rng.choice([-1, 1], bad.sum()) * rng.uniform(10, 30, bad.sum())
-    return X, y, clean
-
-
-def _labels(X, seed, positive_rate):
-    rng = np.random.default_rng(seed)
-    logit = 2 * X[:, 0] - X[:, 1] * X[:, 2] + np.log(positive_rate / (1 - positive_rate))
-    return (rng.random(len(X)) < 1 / (1 + np.exp(-logit))).astype(np.float64)
 
 
 def _train(params, X, y, init, weight=None, feval=None):
@@ -55,7 +27,7 @@ def _train(params, X, y, init, weight=None, feval=None):
 
 
 def test_custom_squared_error_reproduces_builtin(half_squared_error):
-    X, y, _ = _data()
+    X, y, _ = regression()
     w = np.random.default_rng(3).uniform(0.5, 2.0, len(y))
     base = float(np.average(y, weights=w))
     p_builtin, _ = _train({**TREE, "objective": "regression"}, X, y, base, w)
@@ -68,8 +40,8 @@ def test_custom_squared_error_reproduces_builtin(half_squared_error):
 
 
 def test_custom_logistic_reproduces_builtin_and_its_logloss():
-    X, _, _ = _data(seed=1)
-    y = _labels(X, 1, 0.3)
+    X, _, _ = regression(seed=1)
+    y = labels(X, 1, 0.3)
     p0 = float(y.mean())
     init = float(np.log(p0 / (1 - p0)))
     m_builtin, log_builtin = _train({**TREE, "objective": "binary", "metric": "binary_logloss"}, X, y, init)
@@ -83,7 +55,7 @@ def test_custom_logistic_reproduces_builtin_and_its_logloss():
 def test_huber_gets_lightgbm_huber_hessian_convention():
     """LightGBM's own huber objective uses Hessian 1 everywhere: lossgen's "auto" Hessian
     (exact 1 inside |r| <= delta, the weight 1 in the linear tails) reproduces it."""
-    X, y, _ = _data(seed=2, outliers=0.1)
+    X, y, _ = regression(seed=2, outliers=0.1)
     base = float(np.median(y))
     p_builtin, _ = _train({**TREE, "objective": "huber", "alpha": 0.9}, X, y, base)
     obj = ll.objective("huber", delta=0.9)
@@ -92,7 +64,7 @@ def test_huber_gets_lightgbm_huber_hessian_convention():
 
 
 def test_pseudo_huber_trains_and_resists_outliers():
-    X, y, clean = _data(seed=5, outliers=0.1)
+    X, y, clean = regression(seed=5, outliers=0.1)
     base = float(np.median(y))
     obj = ll.objective("pseudo_huber", delta=1.0)
     p_robust, log = _train({**TREE, "objective": obj, "metric": "None"}, X, y, base, feval=obj.metric)
@@ -104,8 +76,8 @@ def test_pseudo_huber_trains_and_resists_outliers():
 
 def test_focal_objective_trains():
     from sklearn.metrics import roc_auc_score
-    X, _, _ = _data(seed=7)
-    y = _labels(X, 7, 0.1)
+    X, _, _ = regression(seed=7)
+    y = labels(X, 7, 0.1)
     obj = ll.objective("focal", alpha=0.25, gamma=2.0)
     margin, log = _train({**TREE, "objective": obj, "metric": "None"}, X, y, 0.0, feval=obj.metric)
     curve = log[obj.metric_name]
@@ -116,7 +88,7 @@ def test_focal_objective_trains():
 
 
 def test_sklearn_interface():
-    X, y, _ = _data(seed=4)
+    X, y, _ = regression(seed=4)
     obj = ll.objective("huber", delta=1.0)
     model = lgb.LGBMRegressor(objective=obj.sklearn, n_estimators=ROUNDS, num_leaves=8, learning_rate=0.3,
                               n_jobs=1, verbose=-1).fit(X, y)

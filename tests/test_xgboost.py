@@ -12,42 +12,12 @@ import pytest
 
 xgb = pytest.importorskip("xgboost")
 
-import lossgen  # noqa: E402
 import lossgen.xgboost as lx  # noqa: E402
 from lossgen.errors import LossgenError, NotDifferentiableError  # noqa: E402
-from lossgen.scaffold import scaffold  # noqa: E402
+from boosting_data import half_squared_error, labels, regression  # noqa: E402,F401
 
 ROUNDS = 15
 TREE = {"tree_method": "hist", "max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 0}
-
-
-@pytest.fixture(scope="module")
-def half_squared_error(tmp_path_factory):
-    """A user's spec, (pred - target)**2/2, compiled as a user would (``lossgen.compile``)."""
-    folder = tmp_path_factory.mktemp("half_se")
-    path = folder / "half_squared_error.toml"
-    path.write_text(scaffold("half_squared_error", "(pred - target)**2/2", {}))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LOSSGEN_CACHE_DIR", str(folder / "cache"))
-        return lossgen.compile(path)
-
-
-def _regression(n=600, seed=0, outliers=0.0):
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(-2, 2, (n, 4))
-    clean = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 - 0.5 * X[:, 2]
-    y = clean + 0.2 * rng.standard_normal(n)
-    bad = rng.random(n) < outliers
-    y[bad] += rng.choice([-1, 1], bad.sum()) * rng.uniform(10, 30, bad.sum())
-    return X, y, clean
-
-
-def _classification(n=600, seed=1, positive_rate=0.5):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, 4))
-    logit = 2 * X[:, 0] - X[:, 1] * X[:, 2] + np.log(positive_rate / (1 - positive_rate))
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float64)
-    return X, y
 
 
 def _train(params, dtrain, obj=None, metric=None):
@@ -58,7 +28,7 @@ def _train(params, dtrain, obj=None, metric=None):
 
 
 def test_custom_squared_error_reproduces_builtin(half_squared_error):
-    X, y, _ = _regression()
+    X, y, _ = regression()
     w = np.random.default_rng(3).uniform(0.5, 2.0, len(y))
     d = xgb.DMatrix(X, label=y, weight=w)
     base = float(np.average(y, weights=w))
@@ -78,7 +48,8 @@ def test_custom_squared_error_reproduces_builtin(half_squared_error):
 
 
 def test_custom_logistic_reproduces_builtin_and_its_logloss():
-    X, y = _classification(positive_rate=0.3)
+    X = np.random.default_rng(1).standard_normal((600, 4))
+    y = labels(X, 1, 0.3)
     d = xgb.DMatrix(X, label=y)
     p0 = float(y.mean())
     builtin, log_builtin = _train({**TREE, "objective": "binary:logistic", "base_score": p0,
@@ -94,7 +65,7 @@ def test_custom_logistic_reproduces_builtin_and_its_logloss():
 
 
 def test_pseudo_huber_reproduces_builtin_and_resists_outliers():
-    X, y, clean = _regression(outliers=0.1, seed=5)
+    X, y, clean = regression(outliers=0.1, seed=5)
     d = xgb.DMatrix(X, label=y)
     base = float(np.median(y))
     builtin, _ = _train({**TREE, "objective": "reg:pseudohubererror", "huber_slope": 1.5, "base_score": base}, d)
@@ -112,7 +83,8 @@ def test_pseudo_huber_reproduces_builtin_and_resists_outliers():
 
 def test_focal_objective_trains():
     from sklearn.metrics import roc_auc_score
-    X, y = _classification(positive_rate=0.1, seed=7)
+    X = np.random.default_rng(7).standard_normal((600, 4))
+    y = labels(X, 7, 0.1)
     d = xgb.DMatrix(X, label=y)
     obj = lx.objective("focal", alpha=0.25, gamma=2.0)
     booster, log = _train({**TREE, "base_score": 0.0, "disable_default_eval_metric": 1}, d, obj, obj.metric)
@@ -122,7 +94,7 @@ def test_focal_objective_trains():
 
 
 def test_quantile_objective_trains_to_its_quantile_with_the_approximate_hessian():
-    X, y, _ = _regression(seed=9)
+    X, y, _ = regression(seed=9)
     d = xgb.DMatrix(X, label=y)
     obj = lx.objective("quantile", tau=0.9)
     booster = xgb.train({**TREE, "base_score": float(np.median(y)), "disable_default_eval_metric": 1}, d, 60, obj=obj)
@@ -171,7 +143,7 @@ def test_refusals_name_the_problem():
 
 
 def test_sklearn_interface_with_sample_weights(half_squared_error):
-    X, y, _ = _regression(seed=13)
+    X, y, _ = regression(seed=13)
     w = np.random.default_rng(13).uniform(0.5, 2.0, len(y))
     base = float(np.average(y, weights=w))
     common = dict(n_estimators=ROUNDS, max_depth=3, learning_rate=0.3, n_jobs=1, tree_method="hist",

@@ -36,10 +36,16 @@ HESSIAN_MODES = ("auto", "exact", "constant")
 
 
 class BoostingLoss:
-    """A loss with fixed parameters, computing (g, h) and the metric on flat float64 arrays."""
+    """A loss with fixed parameters, computing (g, h) and the metric on flat float64 arrays.
 
-    def __init__(self, name_or_spec_path, hessian: str = "auto", library: str = "boosting", **params):
-        where = f"lossgen.{library}.objective"
+    Called as ``obj(preds, data)`` it is a custom objective of XGBoost (``data`` a
+    DMatrix) and of LightGBM (a Dataset): both have ``get_label()`` and ``get_weight()``.
+    Subclasses add each library's metric and scikit-learn signatures."""
+
+    library = "boosting"
+
+    def __init__(self, name_or_spec_path, hessian: str = "auto", **params):
+        where = f"lossgen.{self.library}.objective"
         loss = resolve_loss(name_or_spec_path, where)
         where = f"{where}({loss.name!r})"
         if not loss.differentiable:
@@ -94,7 +100,15 @@ class BoostingLoss:
             return g, fallback.copy()
         return g, np.where(h > 0, h, fallback)
 
-    def metric(self, raw, label, weight=None) -> float:
+    def __call__(self, preds, data):
+        """The custom objective: (g, h) at the raw scores ``preds`` for the labels and weights of ``data``."""
+        return self.grad_hess(preds, data.get_label(), data.get_weight())
+
+    def data_metric(self, preds, data) -> float:
+        """:meth:`mean_loss` for the labels and weights of ``data``."""
+        return self.mean_loss(preds, data.get_label(), data.get_weight())
+
+    def mean_loss(self, raw, label, weight=None) -> float:
         """The weighted mean loss at the raw scores."""
         raw, label, weight = self._arrays(raw, label, weight)
         total = float(self.loss.loss(raw, label, reduction="sum", weight=weight, **self.params))
