@@ -14,4 +14,4 @@ Importing this module imports dask.array.
 """
 from .integrations.dask_arrays import grad, grad_hess, loss
 
-__all__ = ["loss", "grad", "grad_hess"]
+__all__ = ["grad", "grad_hess", "loss"]

@@ -43,4 +43,4 @@ def objective(name_or_spec_path, hessian: str = "auto", **params) -> Objective:
     return Objective(name_or_spec_path, hessian, **params)
 
 
-__all__ = ["objective", "Objective"]
+__all__ = ["Objective", "objective"]

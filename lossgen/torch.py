@@ -6,4 +6,4 @@ See :mod:`lossgen.integrations.torch_autograd` for the mathematics and
 """
 from .integrations.torch_autograd import GradFunction, Loss, LossFunction
 
-__all__ = ["Loss", "LossFunction", "GradFunction"]
+__all__ = ["GradFunction", "Loss", "LossFunction"]

@@ -6,11 +6,9 @@ import lossgen
 from lossgen.scaffold import scaffold
 
 
-@pytest.fixture(scope="module")
-def half_squared_error(tmp_path_factory):
+def compile_half_squared_error(folder):
     """A user's spec, (pred - target)**2/2, compiled as a user would (``lossgen.compile``):
     the loss XGBoost's reg:squarederror and LightGBM's regression objective minimise."""
-    folder = tmp_path_factory.mktemp("half_se")
     path = folder / "half_squared_error.toml"
     path.write_text(scaffold("half_squared_error", "(pred - target)**2/2", {}))
     with pytest.MonkeyPatch.context() as mp:

@@ -14,11 +14,11 @@ import pytest
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-import dask  # noqa: E402
+import dask
 
-import lossgen  # noqa: E402
-import lossgen.dask as ld  # noqa: E402
-from lossgen.scaffold import scaffold  # noqa: E402
+import lossgen
+import lossgen.dask as ld
+from lossgen.scaffold import scaffold
 
 N, CHUNK = 40_001, 5_000
 
@@ -79,6 +79,10 @@ def test_work_is_spread_over_both_workers(client, data):
     distributed.wait(g)
     holders = {w for ws in client.who_has(g).values() for w in ws}
     assert len(holders) == 2, holders
+    # another call is another graph: keys derive from the arguments, never reuse g's blocks
+    other = ld.grad("huber", _d(data["x"]), _d(-data["y"]))
+    assert other.name != g.name
+    np.testing.assert_array_equal(other.compute(), lossgen.get("huber").grad(data["x"], -data["y"]))
     # a tree reduction over many blocks equals the single-machine sum to rounding
     s = ld.loss("huber", _d(data["x"], 1_000), _d(data["y"], 1_000), reduction="sum", split_every=3).compute()
     assert s == pytest.approx(lossgen.get("huber").loss(data["x"], data["y"], reduction="sum"), rel=1e-13)

@@ -18,8 +18,8 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 lt = pytest.importorskip("lossgen.torch")
 
-from lossgen.errors import NotDifferentiableError  # noqa: E402
-from lossgen.integrations.torch_autograd import _numpy_view  # noqa: E402
+from lossgen.errors import NotDifferentiableError
+from lossgen.integrations.torch_autograd import _numpy_view
 
 F64 = torch.float64
 
@@ -97,8 +97,11 @@ def test_gradcheck_and_gradgradcheck_one_input(reduction):
                                  ("log_cosh", {}, y)]:
         crit = lt.Loss(name, reduction=reduction, **params)
         xg = x.clone().requires_grad_()
-        assert torch.autograd.gradcheck(lambda a: crit(a, target, weight=w), (xg,))
-        assert torch.autograd.gradgradcheck(lambda a: crit(a, target, weight=w), (xg,))
+        def fn(a, crit=crit, target=target):
+            return crit(a, target, weight=w)
+
+        assert torch.autograd.gradcheck(fn, (xg,))
+        assert torch.autograd.gradgradcheck(fn, (xg,))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

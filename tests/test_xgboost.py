@@ -7,17 +7,25 @@ predictions (to float32 rounding of the gradients, which XGBoost stores in float
 the focal and quantile objectives must train, and the approximate-Hessian convention
 for zero-curvature losses is pinned.
 """
+import itertools
+
 import numpy as np
 import pytest
 
 xgb = pytest.importorskip("xgboost")
 
-import lossgen.xgboost as lx  # noqa: E402
-from lossgen.errors import LossgenError, NotDifferentiableError  # noqa: E402
-from boosting_data import half_squared_error, labels, regression  # noqa: E402,F401
+from boosting_data import compile_half_squared_error, labels, regression
+
+import lossgen.xgboost as lx
+from lossgen.errors import LossgenError, NotDifferentiableError
 
 ROUNDS = 15
 TREE = {"tree_method": "hist", "max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def half_squared_error(tmp_path_factory):
+    return compile_half_squared_error(tmp_path_factory.mktemp("half_se"))
 
 
 def _train(params, dtrain, obj=None, metric=None):
@@ -74,7 +82,7 @@ def test_pseudo_huber_reproduces_builtin_and_resists_outliers():
     p_custom = custom.predict(d, output_margin=True)
     assert np.abs(builtin.predict(d, output_margin=True) - p_custom).max() < 1e-4
     curve = log[obj.metric_name]
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(curve, curve[1:])) and curve[-1] < 0.95 * curve[0]
+    assert all(b <= a * (1 + 1e-6) for a, b in itertools.pairwise(curve)) and curve[-1] < 0.95 * curve[0]
     squared, _ = _train({**TREE, "objective": "reg:squarederror", "base_score": float(y.mean())}, d)
     err_robust = np.abs(p_custom - clean).mean()
     err_squared = np.abs(squared.predict(d) - clean).mean()
@@ -146,8 +154,8 @@ def test_sklearn_interface_with_sample_weights(half_squared_error):
     X, y, _ = regression(seed=13)
     w = np.random.default_rng(13).uniform(0.5, 2.0, len(y))
     base = float(np.average(y, weights=w))
-    common = dict(n_estimators=ROUNDS, max_depth=3, learning_rate=0.3, n_jobs=1, tree_method="hist",
-                  base_score=base)
+    common = {"n_estimators": ROUNDS, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1, "tree_method": "hist",
+              "base_score": base}
     builtin = xgb.XGBRegressor(objective="reg:squarederror", **common).fit(X, y, sample_weight=w)
     custom = xgb.XGBRegressor(objective=lx.objective(half_squared_error).sklearn, **common).fit(X, y, sample_weight=w)
     p_builtin, p_custom = builtin.predict(X, output_margin=True), custom.predict(X, output_margin=True)

@@ -109,7 +109,7 @@ class _Call:
         kernel, scaled = _ELEMENTWISE[op]
         scale = self.scale if scaled else None
         x = self.first
-        common = dict(dtype=x.dtype, name=f"lossgen-{self.loss.name}-{kernel}")
+        common = {"dtype": x.dtype, "token": f"lossgen-{self.loss.name}-{kernel}"}
         fn_args = (block_outputs, self.ref, kernel, count, self.has_weight, tuple(self.params), scale)
         if count == 1:
             return da.map_blocks(*fn_args, *self.arrays, chunks=x.chunks, **common)
@@ -120,7 +120,7 @@ class _Call:
         x = self.first
         partials = da.map_blocks(block_total, self.ref, self.has_weight, tuple(self.params), *self.arrays,
                                  chunks=tuple((1,) * len(c) for c in x.chunks), dtype=np.float64,
-                                 name=f"lossgen-{self.loss.name}-loss_sum")
+                                 token=f"lossgen-{self.loss.name}-loss_sum")
         total = partials.sum(split_every=split_every)
         if self.reduction == "mean":
             total = total / self.n if self.n > 0 else total * np.nan

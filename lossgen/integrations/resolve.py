@@ -53,7 +53,7 @@ class LossRef:
     spec_file: str | None = None
 
     @classmethod
-    def of(cls, name_or_spec_path, where: str = "lossgen") -> "LossRef":
+    def of(cls, name_or_spec_path, where: str = "lossgen") -> LossRef:
         loss = resolve_loss(name_or_spec_path, where)   # fail early, in the caller's process
         key = loss.module.__name__
         if not key.startswith("lossgen_user."):
