@@ -9,6 +9,11 @@
                                            properties: convexity, smoothness, influence, efficiency
     lossgen list --properties              the catalog's properties as one comparison table
     lossgen new NAME --expr EXPR [--param NAME=VALUE ...] [-o FILE]
+                                           the spec, its derivatives and properties at once
+
+`show`, `new` and `build` take --format rich|plain|auto: auto (the default) renders with
+rich (typeset formulas, tables, a progress bar) when standard output is a terminal, and
+keeps the stable plain text otherwise.
 
 Errors a user can fix are printed as one message naming the file, key and column,
 without a traceback, and the exit status is 1 (2 for bad command-line usage).
@@ -16,6 +21,7 @@ without a traceback, and the exit status is 1 (2 for bad command-line usage).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -51,23 +57,45 @@ def cmd_build(args) -> int:
     t0 = time.perf_counter()
     results = []
     width = len(str(len(paths)))
-    for k, path in enumerate(paths, 1):
-        res = build_one(path, out, force=args.force, certify=not args.no_certify)
-        results.append(res)
-        print(f"[{k:>{width}}/{len(paths)}] {res.name or path.stem:<30} {res.status:<9} {res.seconds:6.2f} s",
-              flush=True)
+    with _build_reporter(args, len(paths)) as advance:
+        for k, path in enumerate(paths, 1):
+            res = build_one(path, out, force=args.force, certify=not args.no_certify)
+            results.append(res)
+            advance(k, len(paths), width, res, path)
     failed = [r for r in results if r.status == "failed"]
     counts = {s: sum(r.status == s for r in results) for s in ("written", "unchanged", "certified", "failed")}
-    print()
-    rows = [[r.name or r.path.stem, r.status, f"{r.seconds:.2f}", ", ".join(r.files) or "-"] for r in results]
-    print(_table(rows, ["loss", "status", "seconds", "files"]))
-    print(f"\n{len(results)} specs: {counts['written']} written, {counts['certified']} certified, "
+    if not args.quiet:
+        print()
+        rows = [[r.name or r.path.stem, r.status, f"{r.seconds:.2f}", ", ".join(r.files) or "-"] for r in results]
+        print(_table(rows, ["loss", "status", "seconds", "files"]))
+        print()
+    print(f"{len(results)} specs: {counts['written']} written, {counts['certified']} certified, "
           f"{counts['unchanged']} unchanged, "
           f"{counts['failed']} failed in {time.perf_counter() - t0:.1f} s"
           f" -> {out or 'generated/'}")
     for r in failed:
         print(f"\nerror: {r.error}", file=sys.stderr)
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _build_reporter(args, total: int):
+    """How a build reports each spec: a rich progress bar on a terminal, one stable line per
+    spec otherwise (what scripts and tests read), nothing with --quiet."""
+    if args.quiet:
+        yield lambda *a: None
+        return
+    from . import cli_rich
+    con = cli_rich.console(args.format)
+    if cli_rich.use_rich(args.format, con) and total > 1:
+        with cli_rich.build_progress(con, total) as bar:
+            yield lambda k, n, width, res, path: bar(res.name or path.stem, res.status)
+        return
+
+    def line(k, n, width, res, path):
+        print(f"[{k:>{width}}/{n}] {res.name or path.stem:<30} {res.status:<9} {res.seconds:6.2f} s", flush=True)
+
+    yield line
 
 
 def cmd_check(args) -> int:
@@ -105,6 +133,20 @@ def cmd_show(args) -> int:
     from .rewrite import lower
     from .spec import load_spec
     spec = load_spec(_resolve_spec(args.target))
+    d = derive(spec) if spec.differentiable else None
+    low = lower(spec, d)
+    rows = [("loss", low.loss)] + [(f"d/d{v}", c) for v, c in zip(d.wrt if d else (), low.grad)]
+    if d is not None:
+        rows += [(f"d2/d{d.wrt[a]}2", low.hess[a][a]) for a in range(len(d.wrt))]
+    props = None
+    if not getattr(args, "no_properties", False):
+        from .analysis import analyze
+        props = analyze(spec, deadline=args.deadline)
+    from . import cli_rich
+    con = cli_rich.console(args.format)
+    if cli_rich.use_rich(args.format, con):
+        cli_rich.show(con, spec, d, rows, props)
+        return 0
     print(f"{spec.title} ({spec.name}) [{spec.category}]")
     if spec.summary:
         print(spec.summary)
@@ -113,28 +155,28 @@ def cmd_show(args) -> int:
         print(f"       = {sp.sstr(spec.loss)}")
     for p in spec.params:
         print(f"  param {p.name} = {p.default:g}" + (f"  ({p.constraint_text})" if p.constraint_text else ""))
-    d = derive(spec) if spec.differentiable else None
-    if d is not None:
-        for v, g in zip(d.wrt, d.grad):
-            print(f"\n  d loss / d {v} = {sp.sstr(g)}")
-        for a, va in enumerate(d.wrt):
-            for b in range(a, len(d.wrt)):
-                print(f"  d2 loss / d {va} d {d.wrt[b]} = {sp.sstr(d.hess[a][b])}")
-    else:
-        print("\n  not differentiable: values only")
-    low = lower(spec, d)
+    _print_derivatives(d, "\n  ")
     print("\n  stable forms the kernels compute (chosen by measured error, in ulps):")
-    rows = [("loss", low.loss)] + [(f"d/d{v}", c) for v, c in zip(d.wrt if d else (), low.grad)]
-    if d is not None:
-        rows += [(f"d2/d{d.wrt[a]}2", low.hess[a][a]) for a in range(len(d.wrt))]
     for label, c in rows:
         print(f"    {label:<12} = {sp.sstr(c.expr)}")
         print(f"    {'':<12}   [{c.how}; typical {c.max_ulp:.1f}, relative {c.max_rel_ulp:.3g} ulp]")
-    if not getattr(args, "no_properties", False):
-        from .analysis import analyze
+    if props is not None:
         from .analysis.report import text
-        print("\n" + text(analyze(spec, deadline=args.deadline)))
+        print("\n" + text(props))
     return 0
+
+
+def _print_derivatives(d, first_prefix: str = "  ") -> None:
+    """Plain lines ``d loss / d v = ...`` and ``d2 loss / d a d b = ...`` (tests parse them)."""
+    import sympy as sp
+    if d is None:
+        print(f"{first_prefix}not differentiable: values only")
+        return
+    for k, (v, g) in enumerate(zip(d.wrt, d.grad)):
+        print(f"{first_prefix if k == 0 else '  '}d loss / d {v} = {sp.sstr(g)}")
+    for a, va in enumerate(d.wrt):
+        for b in range(a, len(d.wrt)):
+            print(f"  d2 loss / d {va} d {d.wrt[b]} = {sp.sstr(d.hess[a][b])}")
 
 
 def cmd_accuracy(args) -> int:
@@ -230,22 +272,44 @@ def _parse_params(items: list[str]) -> dict[str, float]:
 
 
 def cmd_new(args) -> int:
+    """Scaffold a spec, then show at once what lossgen derives from it: the gradient, the
+    Hessian and the properties (convexity, influence, efficiency)."""
+    import sympy as sp
+
+    from .derive import derive
     from .scaffold import scaffold
+    from .spec import load_spec
     text = scaffold(args.name, args.expr, _parse_params(args.param), args.category)
     target = Path(args.output) if args.output else Path(f"{args.name}.toml")
     if target.exists() and not args.force:
         raise LossgenError(f"{target} exists; pass --force to overwrite")
     target.write_text(text, encoding="utf-8")
-    print(f"wrote {target}")
-    from .derive import derive
-    from .spec import load_spec
-    import sympy as sp
     spec = load_spec(target)
     d = derive(spec)
-    print(f"  loss           = {sp.sstr(spec.loss)}")
-    print(f"  d loss / d pred = {sp.sstr(d.grad[0])}")
-    print(f"  d2 loss / d pred2 = {sp.sstr(d.hess[0][0])}")
+    props = None
+    if not args.no_properties:
+        from .analysis import analyze
+        props = analyze(spec, deadline=args.deadline)
+    from . import cli_rich
+    con = cli_rich.console(args.format)
+    if cli_rich.use_rich(args.format, con):
+        cli_rich.new(con, target, spec, d, props)
+    else:
+        print(f"wrote {target}")
+        print(f"  loss = {sp.sstr(spec.loss)}")
+        _print_derivatives(d)
+        if props is not None:
+            from .analysis.report import text as properties_text
+            print("\n" + properties_text(props))
+    print(f"\nnext: lossgen show {target}   |   lossgen build {target} --out DIR   |   "
+          f"lossgen.compile({str(target)!r}) in Python")
     return 0
+
+
+def _format_option(parser) -> None:
+    parser.add_argument("--format", choices=("auto", "rich", "plain"), default="auto",
+                        help="output style: rich (tables, typeset formulas, progress bar), plain (stable "
+                             "text for scripts) or auto (rich on a terminal; the default)")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -259,6 +323,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="regenerate even files that are current")
     b.add_argument("--no-certify", action="store_true",
                    help="skip measuring the accuracy certificate of new modules (lossgen check then reports them)")
+    b.add_argument("-q", "--quiet", action="store_true", help="print only the summary line (and errors)")
+    _format_option(b)
     b.set_defaults(func=cmd_build)
     c = sub.add_parser("check", help="exit 1 if generated/ is stale")
     c.add_argument("--full", action="store_true", help="also regenerate every spec and compare bytes")
@@ -283,6 +349,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("target", help="catalog name or spec path")
     s.add_argument("--no-properties", action="store_true", help="skip the properties (analysis) section")
     s.add_argument("--deadline", type=float, default=30.0, help="seconds for the properties (default 30)")
+    _format_option(s)
     s.set_defaults(func=cmd_show)
     acc = sub.add_parser("accuracy", help="accuracy certificate: every kernel against mpmath")
     acc.add_argument("target", help="catalog name or spec path")
@@ -295,6 +362,9 @@ def make_parser() -> argparse.ArgumentParser:
     n.add_argument("--category", default="regression")
     n.add_argument("-o", "--output", help="spec file to write (default: NAME.toml)")
     n.add_argument("--force", action="store_true", help="overwrite an existing file")
+    n.add_argument("--no-properties", action="store_true", help="skip the properties (analysis)")
+    n.add_argument("--deadline", type=float, default=30.0, help="seconds for the properties (default 30)")
+    _format_option(n)
     n.set_defaults(func=cmd_new)
     return ap
 
