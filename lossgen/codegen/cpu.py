@@ -93,10 +93,10 @@ def _kernels(lowered: Lowered, args: tuple[str, ...], dnames: tuple[str, ...]):
     hd = [c.expr for c in lowered.hess_diag()]
     points += [
         point_function("point_grad", "Gradient of the loss in " + ", ".join(dnames) + ".", args, g),
-        point_function("point_loss_grad", "Loss and gradient, sharing their work.", args,
+        point_function("point_loss_grad", "Loss and gradient in one call (the compiler merges their common work).", args,
                        [lowered.loss.expr] + g),
         point_function("point_hess", "Diagonal of the Hessian (d2 loss / d input2).", args, hd),
-        point_function("point_grad_hess", "Gradient and diagonal Hessian, sharing their work.", args, g + hd),
+        point_function("point_grad_hess", "Gradient and diagonal Hessian in one call (the compiler merges their common work).", args, g + hd),
     ]
     kernels += [
         Kernel("grad", "Weighted, scaled gradient into _out_grad_*.", "point_grad", gouts,

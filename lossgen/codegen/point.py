@@ -29,7 +29,8 @@ class PointFunction:
 
 
 def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Expr]) -> PointFunction:
-    """Straight-line code computing ``exprs`` from ``args``, with shared temporaries.
+    """Straight-line code computing ``exprs`` from ``args``, with temporaries for
+    repeated subexpressions.
 
     A compensated form is computed first, by its own double-double code, and enters the
     rest as one temporary (``_c<j>``); elimination of common subexpressions does not
@@ -48,9 +49,19 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
     taken = set(args)
     temps = (sp.Symbol(f"t{k}", real=True) for k in range(10**6))
     temps = (t for t in temps if t.name not in taken)
-    replacements, reduced = sp.cse(exprs, symbols=temps, optimizations=None, order="canonical")
-    assignments = tuple(dd_lines) + tuple((str(sym), print_expr(val)) for sym, val in replacements)
-    returns = tuple(print_expr(e) for e in reduced)
+    # Each output is eliminated on its own: a fused point function must compute every
+    # output with exactly the operations its single-output twin uses (grad from
+    # grad_hess equals grad bit for bit); a subexpression shared across outputs, such as
+    # 1/v in both d/dpred = r/v and d2/dpred2 = 1/v, would turn r/v into r*(1/v).
+    # Identical work left in two outputs' code is merged by LLVM (value numbering).
+    body: list[tuple[str, str]] = []
+    returns_list: list[str] = []
+    for e in exprs:
+        replacements, reduced = sp.cse([e], symbols=temps, optimizations=None, order="canonical")
+        body += [(str(sym), print_expr(val)) for sym, val in replacements]
+        returns_list.append(print_expr(reduced[0]))
+    assignments = tuple(dd_lines) + tuple(body)
+    returns = tuple(returns_list)
     text = " ".join(v for _, v in assignments) + " " + " ".join(returns)
     from ..runtime import scalar
     calls = frozenset(n for n in dir(scalar) if not n.startswith("_") and f"{n}(" in text

@@ -129,7 +129,7 @@ class _Builder:
         if e.is_Add:
             return self.fold("add", e.args)
         if e.is_Mul:
-            return self.fold("mul", e.args)
+            return self.fold("mul", _interleaved(e.args))
         if e.is_Pow:
             base, ex = e.as_base_exp()
             if ex.is_Integer and 0 < abs(int(ex)) <= 16:
@@ -173,6 +173,20 @@ class _Builder:
                 raise _Unsupported(e)
             return self.apply(g, live)
         raise _Unsupported(e)
+
+
+def _interleaved(factors) -> list:
+    """A product's factors in evaluation order: constants, then numerator and
+    denominator factors alternately, so that partial products stay near the size of
+    the result (-2 * (1/x) * x**-p * (sum ~ x) at x = 1e160 would underflow to 0 if the
+    two small factors came first)."""
+    consts = [f for f in factors if not f.free_symbols]
+    den = [f for f in factors if f.free_symbols and f.is_Pow and f.exp.could_extract_minus_sign()]
+    num = [f for f in factors if f.free_symbols and f not in den]
+    order = list(consts)
+    for k in range(max(len(num), len(den))):
+        order += num[k:k + 1] + den[k:k + 1]
+    return order
 
 
 def program(expr: sp.Expr) -> Program | None:
