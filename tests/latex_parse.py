@@ -202,3 +202,9 @@ def parse_formula(tex: str) -> sp.Basic:
     """A published formula (right-hand side) as a SymPy expression."""
     tex = re.sub(r"\\(left|right)(?![A-Za-z])", "", tex)
     return _Reader().expr(tex)
+
+
+def parse_condition(tex: str):
+    """A published condition (relations joined by ``\\text{ and }`` / ``\\text{ or }``)."""
+    tex = re.sub(r"\\(left|right)(?![A-Za-z])", "", tex)
+    return _Reader()._condition(tex)

@@ -20,7 +20,7 @@ import sympy as sp
 
 pytest.importorskip("lark", reason="the LaTeX parser's lark backend needs the `lark` package")
 
-from latex_parse import FormulaError, parse_formula  # noqa: E402
+from latex_parse import FormulaError, parse_condition, parse_formula  # noqa: E402
 
 from lossgen.catalog import catalog, spec_for  # noqa: E402
 from lossgen.primitives.functions import to_elementary  # noqa: E402
@@ -65,7 +65,7 @@ def _param_sets(spec):
     base = {p.symbol: p.default for p in spec.params}
     sets = [base]
     for p in spec.params:
-        v = dict(base, **{p.symbol: p.default * 1.5 if p.default else 0.5})
+        v = {**base, p.symbol: p.default * 1.5 if p.default else 0.5}
         subs = {q.symbol: sp.Float(v[q.symbol]) for q in spec.params}
         if all(q.constraint is None or q.constraint.xreplace(subs) is sp.true for q in spec.params):
             sets.append(v)
@@ -198,7 +198,7 @@ def test_published_constraints_are_the_specs(name):
         if p.constraint is None:
             assert cells[2] == "--"
             continue
-        got = by_name(parse_formula(cells[2].strip("$")), spec)
+        got = by_name(parse_condition(cells[2].strip("$")), spec)
         for v in (-2.0, -1.0, -0.5, 0.0, 1e-3, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, p.default):
             subs = {q.symbol: sp.Float(v if q is p else q.default) for q in spec.params}
             assert bool(got.xreplace(subs)) == bool(p.constraint.xreplace(subs)), (p.name, v, got, p.constraint)
