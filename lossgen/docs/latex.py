@@ -48,6 +48,14 @@ def symbol_latex(name: str) -> str:
     return r"\mathit{" + name.replace("_", r"\_") + "}"
 
 
+#: functions printed as HEAD(args): (head, how many arguments are shown).  Heaviside
+#: shows only its argument (H(0) = 1/2 is the catalog's convention, stated in the
+#: notation section); the Dirac delta is subscripted D since a parameter may be delta.
+NAMED = {"sign": (r"\operatorname{sign}", None), "Heaviside": (r"\operatorname{H}", 1),
+         "DiracDelta": (r"\delta_{\mathrm{D}}", 1), "tanh": (r"\tanh", None), "cosh": (r"\cosh", None),
+         "sinh": (r"\sinh", None), "log": (r"\log", None), "Max": (r"\max", None), "Min": (r"\min", None)}
+
+
 class CatalogLatexPrinter(LatexPrinter):
     """SymPy's LaTeX printer with the catalog's names and unambiguous conventions."""
 
@@ -77,50 +85,26 @@ class CatalogLatexPrinter(LatexPrinter):
                 inner = expr._latex(self)
             exp = kwargs.get("exp")
             return inner if exp is None else rf"\left({inner}\right)^{{{exp}}}"
+        # (Max and Min are not sympy Functions, hence the check on Basic)
+        named = NAMED.get(type(expr).__name__) if isinstance(expr, sp.Basic) else None
+        if named is not None:
+            head, nargs = named
+            if isinstance(expr, sp.DiracDelta) and len(expr.args) > 1 and expr.args[1] != 0:
+                raise ValueError(f"derivatives of the Dirac delta are not printed: {expr}")
+            return self._named(head, expr.args[:nargs], kwargs.get("exp"))
         return super()._print(expr, **kwargs)
 
-    def _named(self, name, expr, exp=None, args=None):
-        args = expr.args if args is None else args
-        inner = name + r"\left(" + ", ".join(self._print(a) for a in args) + r"\right)"
+    def _named(self, head, args, exp=None):
+        inner = head + r"\left(" + ", ".join(self._print(a) for a in args) + r"\right)"
         return inner if exp is None else rf"\left({inner}\right)^{{{exp}}}"
-
-    def _print_sign(self, expr, exp=None):
-        return self._named(r"\operatorname{sign}", expr, exp)
-
-    def _print_Heaviside(self, expr, exp=None):
-        # H(0) = 1/2 is the catalog's convention (stated in the notation section)
-        return self._named(r"\operatorname{H}", expr, exp, expr.args[:1])
-
-    def _print_DiracDelta(self, expr, exp=None):
-        if len(expr.args) > 1 and expr.args[1] != 0:
-            raise ValueError(f"derivatives of the Dirac delta are not printed: {expr}")
-        return self._named(r"\delta_{\mathrm{D}}", expr, exp, expr.args[:1])
 
     def _print_sech(self, expr, exp=None):
         inner = r"\operatorname{sech}\left(" + self._print(expr.args[0]) + r"\right)"
         return inner if exp is None else rf"{inner}^{{{exp}}}"
 
-    def _print_tanh(self, expr, exp=None):
-        return self._named(r"\tanh", expr, exp)
-
-    def _print_cosh(self, expr, exp=None):
-        return self._named(r"\cosh", expr, exp)
-
-    def _print_sinh(self, expr, exp=None):
-        return self._named(r"\sinh", expr, exp)
-
-    def _print_log(self, expr, exp=None):
-        return self._named(r"\log", expr, exp)
-
     def _print_exp(self, expr, exp=None):
         inner = "e^{" + self._print(expr.args[0]) + "}"
         return inner if exp is None else rf"\left({inner}\right)^{{{exp}}}"
-
-    def _print_Max(self, expr, exp=None):
-        return self._named(r"\max", expr, exp)
-
-    def _print_Min(self, expr, exp=None):
-        return self._named(r"\min", expr, exp)
 
     def _print_Abs(self, expr, exp=None):
         inner = r"\left|" + self._print(expr.args[0]) + r"\right|"

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,10 @@ def build_section(spec_path: Path, folder: Path) -> None:
         record = old["record"]      # only the rendering changed
     else:
         loss = get(spec.name)   # refuses a missing or stale generated module
-        record = gather(spec, loss, analyze(spec, deadline=ANALYSIS_DEADLINE))
+        # canonical form (what the record file holds), so that a fresh record and a stored
+        # one render to the same bytes
+        record = json.loads(json.dumps(gather(spec, loss, analyze(spec, deadline=ANALYSIS_DEADLINE)),
+                                       sort_keys=True))
     png = render_png(spec, plot_plan(spec))
     tex = render_tex(record, sha256(png)).encode("utf-8")
     md = render_md(record).encode("utf-8")
@@ -146,7 +150,6 @@ def _assemble(docs: Path, names: list[str], res: DocsResult, pdf: bool, log) -> 
     t = time.perf_counter()
     data = compile_pdf(docs, names)
     write_atomic(docs / "catalog.pdf", data)
-    import json
     meta = {"inputs_sha256": inputs_sha256(docs, names), "pdf_sha256": sha256(data)}
     write_atomic(docs / "catalog" / "pdf.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
     res.pdf = "written"

@@ -9,6 +9,7 @@ style and bundled DejaVu fonts, PNG metadata without software version or date.
 from __future__ import annotations
 
 import io
+import textwrap
 
 import numpy as np
 import sympy as sp
@@ -89,7 +90,7 @@ def render_png(spec: Spec, plan: dict) -> bytes:
     runs = [(plan["param"], v) for v in plan["values"]] or [(None, None)]
     with matplotlib.rc_context(matplotlib.rcParamsDefault):
         matplotlib.rcParams.update({"svg.hashsalt": "lossgen", "font.size": 9})
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 2.9), dpi=DPI)
+        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), dpi=DPI, layout="constrained")
         for name, v in runs:
             values = dict(plan["defaults"], **plan["fixed"])
             if name is not None:
@@ -113,8 +114,7 @@ def render_png(spec: Spec, plan: dict) -> bytes:
         others = ", ".join(f"${symbol_latex(k)} = {_fmt(val)}$" for k, val in plan["defaults"].items()
                            if k != plan["param"])
         note = "; ".join(s for s in (fixed and "held at " + fixed, others and "defaults " + others) if s)
-        fig.suptitle(f"{spec.title}" + (f"   ({note})" if note else ""), fontsize=9)
-        fig.tight_layout()
+        fig.suptitle(spec.title + ("\n" + textwrap.fill(note, 120) if note else ""), fontsize=8)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
         plt.close(fig)

@@ -32,7 +32,8 @@ RENDER_VERSION = "1"
 #: Sources whose text shapes a record (the expensive part: analysis, certificate) and
 #: its rendering (cheap: plots, templates), relative to the package.
 RECORD_PARTS = ("analysis", "docs/facts.py", "docs/latex.py", "docs/notes.py")
-RENDER_PARTS = ("docs/section.py", "docs/plots.py", "docs/templates/section.tex.j2", "docs/templates/section.md.j2")
+RENDER_PARTS = ("docs/pipeline.py", "docs/section.py", "docs/plots.py", "docs/templates/section.tex.j2",
+                "docs/templates/section.md.j2")
 
 
 def docs_dir() -> Path:
