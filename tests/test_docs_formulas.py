@@ -28,8 +28,8 @@ from lossgen.verify.points import random_points  # noqa: E402
 from lossgen.verify.truth import mp_function, spec_args  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "catalog"
-FORMULA = re.compile(r"^% formula (?P<id>\S+): .*\n(?:.*\n)??\\begin\{equation\*\}\\fitformula\{(?P<body>.*)\}"
-                     r"\\end\{equation\*\}$", re.M)
+FORMULA = re.compile(r"^% formula (?P<id>\S+): .*\n(?:.*\n)??(?:\\begin\{equation\*\}\\fitformula\{(?P<line>.*)\}"
+                     r"\\end\{equation\*\}|\\begin\{dmath\*\}(?P<broken>.*)\\end\{dmath\*\})$", re.M)
 CONSTRAINT = re.compile(r"^% constraint (?P<name>\w+)\n(?P<row>.*)$", re.M)
 SYMBOLIC_MAX_OPS = 120
 AGREE = mpmath.mpf(10) ** -30
@@ -40,10 +40,10 @@ def published(name: str) -> tuple[list[tuple[str, str, str]], str]:
     text = (DOCS / f"{name}.tex").read_text(encoding="utf-8")
     found = []
     for m in FORMULA.finditer(text):
-        lhs, sep, rhs = m["body"].partition(" = ")
+        lhs, sep, rhs = (m["line"] or m["broken"]).partition(" = ")
         assert sep, f"{name}: formula {m['id']} has no ' = '"
         found.append((m["id"], lhs, rhs))
-    displays = text.count(r"\begin{equation*}")
+    displays = text.count(r"\begin{equation*}") + text.count(r"\begin{dmath*}")
     assert displays == len(found), f"{name}.tex: {displays} displays but {len(found)} named formulas"
     return found, text
 

@@ -9,6 +9,8 @@ tests find each published formula in the text itself:
 
     % formula gradient/pred: lossgen.derive: sympy.diff of the loss
     \begin{equation*}\fitformula{\frac{\partial L}{\partial \mathit{pred}} = ...}\end{equation*}
+
+(or ``\begin{dmath*} ... \end{dmath*}`` for a long one, which breqn breaks across lines).
 """
 from __future__ import annotations
 
@@ -82,6 +84,18 @@ def verdict(v) -> str:
     return {"proved": "yes (proved)", "disproved": "no (disproved)"}.get(v, "unknown")
 
 
+#: formulas with more LaTeX than this are set with breqn's ``dmath*`` (broken across
+#: lines); shorter ones on one line, shrunk to the line width if they are wider
+LONG_FORMULA = 240
+
+
+def display(body: str) -> str:
+    """A display formula: one line (``\\fitformula``) or, when long, broken by breqn."""
+    if len(body) > LONG_FORMULA:
+        return f"\\begin{{dmath*}}{body}\\end{{dmath*}}"
+    return f"\\begin{{equation*}}\\fitformula{{{body}}}\\end{{equation*}}"
+
+
 def _helpers(record: dict, markdown: bool) -> dict:
     def group(*prefixes):
         return [f for f in record["formulas"]
@@ -91,11 +105,10 @@ def _helpers(record: dict, markdown: bool) -> dict:
         if markdown:
             return f"\n*{f['source']}:*\n\n$$\n{f['lhs']} = {f['tex']}\n$$\n"
         return (f"% formula {f['id']}: {f['source']}\n\\noindent\\emph{{{tex_escape(f['source'])}:}}\n"
-                f"\\begin{{equation*}}\\fitformula{{{f['lhs']} = {f['tex']}}}\\end{{equation*}}")
+                + display(f"{f['lhs']} = {f['tex']}"))
 
     def prop(pid, lhs, tex):
-        return (f"% formula property/{pid}: lossgen.analysis\n"
-                f"\\begin{{equation*}}\\fitformula{{{lhs} = {tex}}}\\end{{equation*}}")
+        return f"% formula property/{pid}: lossgen.analysis\n" + display(f"{lhs} = {tex}")
 
     def point(pt):
         return ", ".join(f"${symbol_latex(k)} = {num(v)}$" for k, v in pt.items())
