@@ -102,9 +102,13 @@ def render_png(spec: Spec, plan: dict) -> bytes:
                 axes[1].plot(xs, g(*cols), lw=1.4, label=label)
         xl = f"${symbol_latex(plan['x'])}$"
         axes[0].set_title("loss $L$")
-        axes[1].set_title(f"gradient $\\partial L / \\partial {symbol_latex(plan['x'])}$" if g is not None
-                          else "not differentiable (values only)")
-        for ax in axes:
+        if g is not None:
+            axes[1].set_title(f"gradient $\\partial L / \\partial {symbol_latex(plan['x'])}$")
+        else:
+            axes[1].axis("off")
+            axes[1].text(0.5, 0.5, "not differentiable:\nvalues only, no gradient kernel", ha="center",
+                         va="center", transform=axes[1].transAxes)
+        for ax in axes[:2 if g is not None else 1]:
             ax.set_xlabel(xl)
             ax.grid(True, lw=0.4, alpha=0.5)
             ax.axhline(0, color="0.6", lw=0.6)
