@@ -6,7 +6,7 @@ influence? NLL of which distribution? typical use), one section per loss (``\\in
 and an index of terms (names, titles, categories, torch functions, distributions,
 properties) with page references.
 
-The PDF is reproducible byte for byte: pdflatex runs twice in a scratch directory with
+The PDF is reproducible byte for byte: pdflatex runs three times in a scratch directory with
 ``SOURCE_DATE_EPOCH`` and ``FORCE_SOURCE_DATE=1``, and the document sets
 ``\\pdfinfoomitdate``, ``\\pdftrailerid{}`` and ``\\pdfsuppressptexinfo``.
 """
@@ -25,7 +25,7 @@ from .store import sha256
 
 #: 2026-01-01T00:00:00Z: the date pdflatex is told it is (it appears nowhere visible)
 SOURCE_DATE_EPOCH = "1767225600"
-PDFLATEX_RUNS = 2
+PDFLATEX_RUNS = 3   # the table of contents and page references settle on the third run
 
 
 class DocsError(LossgenError):
