@@ -112,9 +112,9 @@ def _generate(spec_path: str | Path) -> Generated:
     return Generated(spec, {f"{spec.name}.py": text}, time.perf_counter() - t0)
 
 
-def write_atomic(path: Path, text: str) -> bool:
-    """Write ``text`` to ``path`` atomically; return False if it already held exactly that."""
-    data = text.encode("utf-8")
+def write_atomic(path: Path, text: str | bytes) -> bool:
+    """Write ``text`` (or bytes) to ``path`` atomically; return False if it already held exactly that."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
     if path.is_file() and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """The ``lossgen`` command line.
 
-    lossgen build [SPEC ...] [--out DIR]   specs -> generated modules (default: the catalog)
-    lossgen check                          exit 1 if generated/ is stale or hand-edited
+    lossgen build [SPEC ...] [--out DIR]   specs -> generated modules (default: the catalog, then its docs)
+    lossgen check                          exit 1 if generated/ or docs/ is stale or hand-edited
+    lossgen docs [--jobs N] [--no-pdf]     the catalog's LaTeX/Markdown sections, plots and PDF (incremental)
     lossgen list                           the catalog as a table
     lossgen show NAME|PATH                 the formulas of one loss, and the stable forms used
     lossgen accuracy NAME|PATH [--json]    accuracy certificate of every kernel
@@ -75,7 +76,30 @@ def cmd_build(args) -> int:
           f" -> {out or 'generated/'}")
     for r in failed:
         print(f"\nerror: {r.error}", file=sys.stderr)
-    return 1 if failed else 0
+    if failed:
+        return 1
+    from .docs.store import docs_dir
+    if args.specs or out is not None or args.no_docs or not docs_dir().is_dir():
+        return 0
+    print()
+    return cmd_docs(args)
+
+
+def cmd_docs(args) -> int:
+    from .docs import build_docs
+    from .docs.store import docs_dir
+    res = build_docs(jobs=max(1, getattr(args, "jobs", 1) or 1), pdf=not getattr(args, "no_pdf", False))
+    counts = {s: sum(st == s for _, st, _ in res.sections) for s in ("written", "unchanged", "failed")}
+    print(f"docs: {counts['written']} section(s) written, {counts['unchanged']} unchanged, {counts['failed']} failed; "
+          f"pdf {res.pdf}; {res.seconds:.1f} s -> {docs_dir()}")
+    for err in res.errors:
+        print(f"error: {err}", file=sys.stderr)
+    if res.errors:
+        return 1
+    if res.pdf.startswith("skipped: pdflatex"):
+        print(f"warning: {res.pdf}", file=sys.stderr)
+        return 1
+    return 0
 
 
 @contextlib.contextmanager
@@ -100,13 +124,19 @@ def _build_reporter(args, total: int):
 
 def cmd_check(args) -> int:
     from .build import stale_files
+    from .docs import docs_problems
+    from .docs.store import docs_dir
     problems = stale_files(full=args.full)
+    checked = "generated/"
+    if docs_dir().is_dir():
+        problems += docs_problems()
+        checked += " and docs/"
     if not problems:
-        print("generated/ is up to date with specs/")
+        print(f"{checked} up to date with specs/")
         return 0
     for f, why in problems:
         print(f"stale: {f}: {why}", file=sys.stderr)
-    print(f"{len(problems)} problem(s); run `lossgen build`", file=sys.stderr)
+    print(f"{len(problems)} problem(s); run `lossgen build` (it also runs `lossgen docs`)", file=sys.stderr)
     return 1
 
 
@@ -325,7 +355,14 @@ def make_parser() -> argparse.ArgumentParser:
                    help="skip measuring the accuracy certificate of new modules (lossgen check then reports them)")
     b.add_argument("-q", "--quiet", action="store_true", help="print only the summary line (and errors)")
     _format_option(b)
+    b.add_argument("--no-docs", action="store_true", help="do not bring docs/ up to date after a catalog build")
+    b.add_argument("--jobs", type=int, default=1, help="docs sections built in parallel worker processes")
+    b.add_argument("--no-pdf", action="store_true", help="do not compile docs/catalog.pdf")
     b.set_defaults(func=cmd_build)
+    dc = sub.add_parser("docs", help="catalog docs: LaTeX/Markdown per loss, plots, catalog.pdf (incremental)")
+    dc.add_argument("--jobs", type=int, default=1, help="sections built in parallel worker processes (default 1)")
+    dc.add_argument("--no-pdf", action="store_true", help="do not compile docs/catalog.pdf")
+    dc.set_defaults(func=cmd_docs)
     c = sub.add_parser("check", help="exit 1 if generated/ is stale")
     c.add_argument("--full", action="store_true", help="also regenerate every spec and compare bytes")
     c.set_defaults(func=cmd_check)
