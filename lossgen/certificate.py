@@ -9,8 +9,8 @@ the four hash lines of the header::
     #   max error in ulps of max(|truth|, smallest normal) on the adversarial grid,
     #   against mpmath at 50+ digits; budgets: 8 (values, gradients), 16 (Hessians),
     #   4 in float32
-    #   output                    float64   float32  non-finite  points
-    #   loss                          0.9       0.4           0  1184
+    #   output                    float64   float32  non-finite      points
+    #   loss                          0.9       0.4         0/0     592/592
     ...
 
 The block is not part of the content hash: it is a measurement of the content, and
@@ -69,13 +69,27 @@ def render(reports, content_sha256: str) -> str:
              "  max error in ulps of max(|truth|, smallest normal) on the adversarial grid,",
              "  against mpmath at 50+ digits; budgets: 8 (values, gradients), 16 (Hessians),",
              "  4 in float32; non-finite: outputs that are inf/NaN where the truth is finite",
-             f"  {'output':<44}{'float64':>9}{'float32':>9}{'non-finite':>12}{'points':>8}"]
+             f"  {'output':<44}{'float64':>9}{'float32':>9}{'non-finite':>12}{'points':>12}"]
     for output, by_dtype in rows.items():
         f64, f32 = by_dtype.get("float64"), by_dtype.get("float32")
-        nonfinite = sum(r.nonfinite for r in by_dtype.values())
-        points = sum(r.points for r in by_dtype.values())
-        lines.append(f"  {output:<44}{_fmt(f64):>9}{_fmt(f32):>9}{nonfinite:>12}{points:>8}")
+        nonfinite = "/".join(str(r.nonfinite) if r else "-" for r in (f64, f32))
+        points = "/".join(str(r.points) if r else "-" for r in (f64, f32))
+        lines.append(f"  {output:<44}{_fmt(f64):>9}{_fmt(f32):>9}{nonfinite:>12}{points:>12}")
     return "".join(("#" + line if line.startswith("  ") else line) + "\n" for line in lines)
+
+
+def read(text: str) -> list[dict]:
+    """The certificate in a module's text as rows {output, dtype, max_ulp, nonfinite,
+    points} (max_ulp as printed: 3 significant digits), or [] without one."""
+    _, block, _ = split(text)
+    rows = []
+    for line in block.splitlines()[5:]:
+        output, f64, f32, nonfinite, points = line[1:].split()
+        for dtype, ulp, nf, n in zip(("float64", "float32"), (f64, f32), nonfinite.split("/"), points.split("/")):
+            if ulp != "-":
+                rows.append({"output": output, "dtype": dtype, "max_ulp": float(ulp), "nonfinite": int(nf),
+                             "points": int(n)})
+    return rows
 
 
 def _fmt(report) -> str:

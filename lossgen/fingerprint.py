@@ -20,11 +20,11 @@ GENERATOR_PARTS = ("_version.py", "spec", "primitives", "derive", "rewrite", "ve
                    "runtime/scalar.py")
 
 
-@functools.lru_cache(maxsize=1)
-def generator_sha256() -> str:
-    h = hashlib.sha256()
-    h.update(f"sympy {sympy.__version__}\0mpmath {mpmath.__version__}\0".encode())
-    for part in GENERATOR_PARTS:
+def source_sha256(label: str, parts: tuple[str, ...]) -> str:
+    """SHA-256 of ``label`` and the text of ``parts`` (files or folders of the package:
+    their .py and .j2 files, by relative path, line endings normalised)."""
+    h = hashlib.sha256(f"{label}\0".encode())
+    for part in parts:
         path = PACKAGE_DIR / part
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".py", ".j2")) \
             if path.is_dir() else [path]
@@ -32,3 +32,8 @@ def generator_sha256() -> str:
             h.update(f.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
             h.update(f.read_bytes().replace(b"\r\n", b"\n") + b"\0")
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def generator_sha256() -> str:
+    return source_sha256(f"sympy {sympy.__version__}\0mpmath {mpmath.__version__}", GENERATOR_PARTS)

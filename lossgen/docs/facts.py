@@ -8,7 +8,7 @@ Sources, each named in the section next to what it gave:
 * :mod:`lossgen.derive`: gradients and Hessians (``sympy.diff``; Dirac terms kept);
 * :mod:`lossgen.rewrite` (``lower``): the form each kernel computes and its measured error;
 * :mod:`lossgen.analysis`: convexity, kinks, influence, constants, efficiency;
-* :mod:`lossgen.verify.accuracy` through :func:`_certificate`: the accuracy certificate.
+* the generated module's header through :func:`_certificate`: the accuracy certificate.
 
 Formulas are stored as LaTeX (:mod:`.latex`), each with an id, its left-hand side and its
 source; derivatives are shown with the spec's named subexpressions folded back in.
@@ -30,11 +30,15 @@ ANALYSIS_DEADLINE = 60.0
 
 def _certificate(loss) -> list[dict]:
     """The accuracy certificate of a catalog loss as rows (output, dtype, max_ulp,
-    nonfinite, points).  The one place the docs obtain it: switch it here when the
-    figures move into the generated module's header."""
-    from ..verify.accuracy import certify
-    return [{"output": r.output, "dtype": r.dtype, "max_ulp": float(r.max_ulp), "nonfinite": int(r.nonfinite),
-             "points": int(r.points)} for r in certify(loss)]
+    nonfinite, points): the figures ``lossgen build`` measured and wrote into the
+    generated module's header (:mod:`lossgen.certificate`)."""
+    from pathlib import Path
+
+    from ..certificate import read
+    rows = read(Path(loss.module.__file__).read_text(encoding="utf-8"))
+    if not rows:
+        raise ValueError(f"{loss.module.__file__} has no accuracy certificate: run `lossgen build`")
+    return rows
 
 
 def _named(spec: Spec) -> list[tuple[sp.Symbol, sp.Expr]]:

@@ -23,7 +23,8 @@ import json
 import os
 from pathlib import Path
 
-from ..paths import PACKAGE_DIR, specs_dir
+from ..fingerprint import source_sha256
+from ..paths import specs_dir
 
 #: Bump to regenerate every record / every rendering (a change of meaning the sources
 #: do not show).
@@ -42,16 +43,7 @@ def docs_dir() -> Path:
     return Path(env) if env else specs_dir().resolve().parent / "docs"
 
 
-def _hash_parts(label: str, parts: tuple[str, ...]) -> str:
-    h = hashlib.sha256(f"{label}\0".encode())
-    for part in parts:
-        path = PACKAGE_DIR / part
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".py", ".j2")) \
-            if path.is_dir() else [path]
-        for f in files:
-            h.update(f.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
-            h.update(f.read_bytes().replace(b"\r\n", b"\n") + b"\0")
-    return h.hexdigest()
+_hash_parts = source_sha256
 
 
 @functools.lru_cache(maxsize=1)
