@@ -58,9 +58,12 @@ def cmd_build(args) -> int:
     t0 = time.perf_counter()
     results = []
     width = len(str(len(paths)))
+    # the catalog's modules carry their accuracy certificate; a build into another
+    # directory does not measure (lossgen accuracy PATH does, on demand)
+    certify = out is None and not args.no_certify
     with _build_reporter(args, len(paths)) as advance:
         for k, path in enumerate(paths, 1):
-            res = build_one(path, out, force=args.force, certify=not args.no_certify)
+            res = build_one(path, out, force=args.force, certify=certify)
             results.append(res)
             advance(k, len(paths), width, res, path)
     failed = [r for r in results if r.status == "failed"]
@@ -70,8 +73,8 @@ def cmd_build(args) -> int:
         rows = [[r.name or r.path.stem, r.status, f"{r.seconds:.2f}", ", ".join(r.files) or "-"] for r in results]
         print(_table(rows, ["loss", "status", "seconds", "files"]))
         print()
-    print(f"{len(results)} specs: {counts['written']} written, {counts['certified']} certified, "
-          f"{counts['unchanged']} unchanged, "
+    certified = f"{counts['certified']} certified, " if counts["certified"] else ""
+    print(f"{len(results)} specs: {counts['written']} written, {certified}{counts['unchanged']} unchanged, "
           f"{counts['failed']} failed in {time.perf_counter() - t0:.1f} s"
           f" -> {out or 'generated/'}")
     for r in failed:
@@ -352,7 +355,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="output directory (default: generated/)")
     b.add_argument("--force", action="store_true", help="regenerate even files that are current")
     b.add_argument("--no-certify", action="store_true",
-                   help="skip measuring the accuracy certificate of new modules (lossgen check then reports them)")
+                   help="skip measuring the accuracy certificate of new catalog modules (lossgen check then "
+                        "reports them); builds with --out never measure")
     b.add_argument("-q", "--quiet", action="store_true", help="print only the summary line (and errors)")
     _format_option(b)
     b.add_argument("--no-docs", action="store_true", help="do not bring docs/ up to date after a catalog build")

@@ -23,7 +23,7 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from ..primitives.functions import Primitive, log1p
+from ..primitives.functions import Primitive, log1p, xlogy
 
 GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau "
          "upsilon phi chi psi omega").split()
@@ -81,6 +81,10 @@ class CatalogLatexPrinter(LatexPrinter):
         if isinstance(expr, Primitive):
             if isinstance(expr, log1p):
                 inner = r"\log\left(" + self._print(sp.Add(sp.S.One, expr.args[0])) + r"\right)"
+            elif isinstance(expr, xlogy):  # a product: written with \cdot, as every product here
+                x, y = expr.args
+                inner = (self.parenthesize(x, sp.printing.precedence.PRECEDENCE["Mul"]) + r" \cdot \log\left("
+                         + self._print(y) + r"\right)")
             else:
                 inner = expr._latex(self)
             exp = kwargs.get("exp")
