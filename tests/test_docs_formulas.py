@@ -232,6 +232,57 @@ def test_published_influence_bound_matches_the_gradient(name):
     assert np.nanmax(psi) >= float(bound) * (1 - 1e-3)
 
 
+CONSTANT = re.compile(r"\\textbf\{(?P<what>Lipschitz|Smoothness) constant\}[^:]*: \$(?P<tex>[^$]+)\$ "
+                      r"\(\$\\approx (?P<approx>[^$]+)\$\)")
+
+
+@pytest.mark.parametrize("name", catalog())
+def test_published_lipschitz_and_smoothness_constants(name):
+    """sup|L'| and sup|L''| as published: parsed back, equal at the defaults to the number
+    printed beside them, and for location losses checked against a scan of the spec's
+    own derivative (difference quotients of L' for the smoothness constant, so a jump of
+    L' shows as an unbounded one)."""
+    spec = spec_for(name)
+    text = (DOCS / f"{name}.tex").read_text(encoding="utf-8")
+    found = {m["what"]: m for m in CONSTANT.finditer(text)}
+    if not spec.differentiable:
+        assert not found
+        return
+    assert set(found) == {"Lipschitz", "Smoothness"}, f"{name}: constants not published as formulas"
+    defaults = {p.symbol: p.default for p in spec.params}
+    values = {}
+    for what, m in found.items():
+        value = by_name(parse_formula(m["tex"]), spec).xreplace(defaults)
+        values[what] = value
+        if value != sp.oo:
+            assert float(value) == pytest.approx(float(m["approx"]), rel=1e-3), (what, value, m["approx"])
+    if not re.search(r"\\texttt\{pred - target\}", text):
+        return
+    from lossgen.verify.floats import float_function
+    x = spec.input("pred").symbol
+    r = np.linspace(-50, 50, 200001)
+    cols = [r, np.zeros_like(r)] + [np.full_like(r, p.default) for p in spec.params]
+    d1 = float_function(sp.diff(spec.loss, x), spec_args(spec))(*cols)
+    slope = np.abs(np.diff(d1) / np.diff(r))
+    wide = np.concatenate([np.geomspace(1e-3, 1e8, 2000), -np.geomspace(1e-3, 1e8, 2000)])
+    d1_wide = float_function(sp.diff(spec.loss, x), spec_args(spec))(
+        wide, np.zeros_like(wide), *[np.full_like(wide, p.default) for p in spec.params])
+    lipschitz = max(np.nanmax(np.abs(d1)), np.nanmax(np.abs(d1_wide)))
+    if values["Lipschitz"] == sp.oo:
+        assert lipschitz > 1e6, "published unbounded, but |L'| stays small"
+    else:
+        assert float(values["Lipschitz"]) * (1 - 1e-3) <= lipschitz <= float(values["Lipschitz"]) * (1 + 1e-9) + 1e-12
+    if values["Smoothness"] == sp.oo:
+        d2_wide = float_function(sp.diff(spec.loss, x, 2), spec_args(spec))(
+            wide, np.zeros_like(wide), *[np.full_like(wide, p.default) for p in spec.params])
+        # a jump of L' of size 0.1 or more shows as a difference quotient over 100
+        assert np.nanmax(slope) > 100 or np.nanmax(np.abs(d2_wide)) > 1e6, "published unbounded, but L' is smooth"
+    else:
+        bound = float(values["Smoothness"])
+        assert np.nanmax(slope) <= bound * (1 + 1e-6) + 1e-9
+        assert np.nanmax(slope) >= bound * (1 - 1e-2)
+
+
 def test_a_wrong_formula_is_caught():
     """The comparison is not vacuous: a changed sign, factor or branch fails."""
     spec = spec_for("huber")

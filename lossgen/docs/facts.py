@@ -114,7 +114,7 @@ def _finite(x: float):
     return x if math.isfinite(x) else "oo"
 
 
-_SAFE = re.compile(r"^[A-Za-z0-9_.\s+\-*/()]*$")
+_SAFE = re.compile(r"^[A-Za-z0-9_.,\s+\-*/()]*$")
 _FUNCS = {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "pi": sp.pi, "E": sp.E, "oo": sp.oo, "Abs": sp.Abs,
           "Max": sp.Max, "Min": sp.Min}
 
