@@ -6,7 +6,6 @@ intact.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -33,7 +32,7 @@ _HEADER_RE = re.compile(r"# spec sha256: (?P<spec>[0-9a-f]{64})\n# generator sha
 def seal(text: str) -> str:
     """Fill in the header's content hash: the SHA-256 of everything after the header."""
     head, body = _split(text)
-    return head.replace(CONTENT_MARK, hashlib.sha256(body.encode("utf-8")).hexdigest()) + body
+    return head.replace(CONTENT_MARK, certificate.content_sha256(body)) + body
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -55,7 +54,7 @@ def header_status(path: Path, spec_sha256: str) -> str | None:
     m = _HEADER_RE.search(head)
     if not m:
         return "has no lossgen header (hand-written or damaged)"
-    if hashlib.sha256(body.encode("utf-8")).hexdigest() != m["content"]:
+    if certificate.content_sha256(body) != m["content"]:
         return "hand-edited (its content hash does not match its body)"
     if m["spec"] != spec_sha256:
         return "stale: its spec changed since it was generated"
@@ -196,7 +195,7 @@ def certificate_status(path: Path) -> str | None:
     if named is None:
         return "has no accuracy certificate (run `lossgen build`)"
     _, body = _split(text)
-    if named != hashlib.sha256(body.encode("utf-8")).hexdigest():
+    if named != certificate.content_sha256(body):
         return "its accuracy certificate is of other content (run `lossgen build`)"
     return None
 
@@ -208,7 +207,7 @@ def _certify(path: Path, spec) -> None:
     from .catalog import _import_file
     from .runtime.loss import Loss
     _, body = _split(path.read_text(encoding="utf-8"))
-    tag = hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+    tag = certificate.content_sha256(body)[:16]
     module = _import_file(f"lossgen_certify.{spec.name}_{tag}", path)
     certificate.attach(path, Loss(module, spec))
 

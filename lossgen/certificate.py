@@ -53,6 +53,12 @@ def split(text: str) -> tuple[str, str, str]:
     return "".join(head), "".join(rest[:k]), "".join(rest[k:])
 
 
+def content_sha256(body: str) -> str:
+    """The content hash of a module's body (everything after the hash lines and the
+    certificate): what the header's ``content sha256`` and a certificate name."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def certified_content(text: str) -> str | None:
     """The content hash the file's certificate names, or None without a certificate."""
     _, block, _ = split(text)
@@ -107,7 +113,7 @@ def attach(path: Path, loss) -> bool:
 
     text = path.read_text(encoding="utf-8")
     head, _, body = split(text)
-    content = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    content = content_sha256(body)
     try:
         reports = certify(loss)
     except Exception as exc:  # noqa: BLE001 - a measurement failure must not lose the module
