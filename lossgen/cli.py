@@ -9,6 +9,8 @@
                                            properties: convexity, smoothness, influence, efficiency
     lossgen list --properties              the catalog's properties as one comparison table
     lossgen new NAME --expr EXPR [--param NAME=VALUE ...] [-o FILE]
+    lossgen bench [NAME ...] [--n N] [--dtype D] [--write RESULTS.md]
+                                           CPU benchmark against NumPy, torch, scikit-learn
 
 Errors a user can fix are printed as one message naming the file, key and column,
 without a traceback, and the exit status is 1 (2 for bad command-line usage).
@@ -248,6 +250,12 @@ def cmd_new(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    """Arguments are parsed by lossgen.bench (imported only here: it loads Numba)."""
+    from .bench import main as bench_main
+    return bench_main(args.bench_args, prog="lossgen bench")
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="lossgen", description="Losses written once as mathematics.")
     from ._version import __version__
@@ -296,6 +304,10 @@ def make_parser() -> argparse.ArgumentParser:
     n.add_argument("-o", "--output", help="spec file to write (default: NAME.toml)")
     n.add_argument("--force", action="store_true", help="overwrite an existing file")
     n.set_defaults(func=cmd_new)
+    bn = sub.add_parser("bench", add_help=False,
+                        help="CPU benchmark against NumPy, torch, scikit-learn (lossgen bench -h)")
+    bn.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bn.set_defaults(func=cmd_bench)
     return ap
 
 
