@@ -1,8 +1,7 @@
 """CPU benchmark of the catalog kernels against NumPy, torch, scikit-learn and memory.
 
 For one loss and one dtype, every measurement runs on the same arrays (N elements per
-input, drawn from each input's domain) and is the median of ``repeat`` timed calls after
-one warm-up call:
+input, drawn from each input's domain), timed after one warm-up call:
 
 * ``lossgen``      ``L.loss_grad(*x, reduction="mean")``, as a user calls it (allocates the gradient);
 * ``lossgen_out``  the same with ``out=(None, grad_buffers...)``: no allocation;
@@ -22,6 +21,8 @@ one warm-up call:
 
 Every peer's result is checked against lossgen's (``agree``: the largest relative
 difference of the loss and of the gradient, scaled as each peer defines them).
+Every figure is the median of ``repeat`` samples, a sample being the mean of a few calls
+when one call is shorter than ``SAMPLE_S`` (see :func:`median_ms`).
 No timing is ever asserted: the figures depend on the machine and its load.
 """
 from __future__ import annotations
@@ -42,14 +43,29 @@ from numba import prange
 # ----------------------------------------------------------------------------------------
 
 
+SAMPLE_S = 0.06   # each timed sample lasts at least this long (several calls when they are fast)
+BUDGET_S = 4.0    # and the samples of one measurement at most about this long (at least one)
+
+
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds, after one untimed warm-up call."""
+    """Median over ``repeat`` samples of the mean wall time of ``fn()`` in milliseconds,
+    after one untimed warm-up call.  A sample runs ``fn`` k times, k chosen so that it
+    lasts about SAMPLE_S (at most 10 calls): on this shared 2-core machine a single
+    10 ms call is quantised by the scheduler's 4 ms tick.  At most about BUDGET_S is
+    spent on the samples (one at least)."""
+    t0 = time.perf_counter()
     fn()
+    first = time.perf_counter() - t0
+    k = max(1, min(10, math.ceil(SAMPLE_S / max(first, 1e-9))))
+    # a kernel taking seconds per call (double-double forms at N = 1e7) gets fewer
+    # samples, so that a run over the catalog stays within minutes
+    repeat = max(1, min(repeat, int(BUDGET_S / max(first * k, 1e-9))))
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+        for _ in range(k):
+            fn()
+        times.append((time.perf_counter() - t0) / k)
     return 1e3 * statistics.median(times)
 
 
@@ -242,7 +258,7 @@ def torch_peer(L, xs, params: dict) -> Peer | None:
 
     def grads():
         return [t.grad.numpy() for t, n in zip(state["t"], L.input_names) if n in L.diff_names]
-    return Peer(label, call, lambda: float(state["loss"]), grads)
+    return Peer(label, call, lambda: float(state["loss"].detach()), grads)
 
 
 # sklearn._loss classes: lossgen name -> (class name, params -> kwargs, y transform,
@@ -533,32 +549,27 @@ def write_results(path, results: list[Result], command: str) -> None:
 def main(argv=None, prog="cpu_bench") -> int:
     """``lossgen bench`` / ``benchmarks/cpu_bench.py``."""
     import argparse
-    import sys
     p = argparse.ArgumentParser(prog=prog, description="CPU benchmark of the catalog kernels "
                                 "against NumPy, torch, scikit-learn and a bandwidth reference")
-    add_arguments(p)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = p.parse_args(argv)
-    args.argv = argv
-    return run_from_args(args, p, prog)
+    from .cli import add_bench_arguments
+    add_bench_arguments(p)
+    return run_from_args(p.parse_args(argv), prog)
 
 
-def add_arguments(p) -> None:
-    p.add_argument("names", nargs="*", metavar="NAME", help="catalog losses (default: all elementwise ones)")
-    p.add_argument("--n", type=lambda s: int(float(s)), default=DEFAULT_N, help="elements per array (default 1e7)")
-    p.add_argument("--repeat", type=int, default=5, help="timed calls per median (default 5)")
-    p.add_argument("--dtype", choices=("float64", "float32"), action="append", help="default: both")
-    p.add_argument("--no-numpy", action="store_true", help="skip the NumPy expression")
-    p.add_argument("--no-torch", action="store_true", help="skip torch")
-    p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
-    p.add_argument("--write", metavar="FILE", help="update the CPU section of this RESULTS.md")
-    p.set_defaults(argv=())
+def command_line(args, prog: str) -> str:
+    """The command that reproduces a run (without --write), for RESULTS.md."""
+    parts = [prog, *args.names, "--n", f"{args.n:g}", "--repeat", str(args.repeat)]
+    for d in args.dtype or ():
+        parts += ["--dtype", d]
+    parts += [f"--no-{x}" for x in ("numpy", "torch", "sklearn") if getattr(args, f"no_{x}")]
+    return " ".join(parts)
 
 
-def run_from_args(args, parser, command: str) -> int:
+def run_from_args(args, command: str) -> int:
     import sys
     if args.n < 1 or args.repeat < 1:
-        parser.error("--n and --repeat must be positive")
+        print(f"error: --n and --repeat must be positive, got {args.n} and {args.repeat}", file=sys.stderr)
+        return 2
     peers = tuple(x for x in ("numpy", "torch", "sklearn") if not getattr(args, f"no_{x}"))
     try:
         names = benchmarkable(args.names)
@@ -573,7 +584,7 @@ def run_from_args(args, parser, command: str) -> int:
     for row in [header] + rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
     if args.write:
-        write_results(args.write, results, " ".join([command] + list(args.argv)))
+        write_results(args.write, results, command_line(args, command))
         print(f"wrote {args.write}")
     return 0
 

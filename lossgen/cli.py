@@ -250,10 +250,22 @@ def cmd_new(args) -> int:
     return 0
 
 
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `lossgen bench` and benchmarks/cpu_bench.py (here, not in
+    lossgen.bench, so that building the parser does not import Numba)."""
+    p.add_argument("names", nargs="*", metavar="NAME", help="catalog losses (default: all elementwise ones)")
+    p.add_argument("--n", type=lambda s: int(float(s)), default=10**7, help="elements per array (default 1e7)")
+    p.add_argument("--repeat", type=int, default=5, help="timed calls per median (default 5)")
+    p.add_argument("--dtype", choices=("float64", "float32"), action="append", help="default: both")
+    p.add_argument("--no-numpy", action="store_true", help="skip the NumPy expression")
+    p.add_argument("--no-torch", action="store_true", help="skip torch")
+    p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
+    p.add_argument("--write", metavar="FILE", help="update the CPU section of this RESULTS.md")
+
+
 def cmd_bench(args) -> int:
-    """Arguments are parsed by lossgen.bench (imported only here: it loads Numba)."""
-    from .bench import main as bench_main
-    return bench_main(args.bench_args, prog="lossgen bench")
+    from .bench import run_from_args
+    return run_from_args(args, "lossgen bench")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -304,9 +316,8 @@ def make_parser() -> argparse.ArgumentParser:
     n.add_argument("-o", "--output", help="spec file to write (default: NAME.toml)")
     n.add_argument("--force", action="store_true", help="overwrite an existing file")
     n.set_defaults(func=cmd_new)
-    bn = sub.add_parser("bench", add_help=False,
-                        help="CPU benchmark against NumPy, torch, scikit-learn (lossgen bench -h)")
-    bn.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bn = sub.add_parser("bench", help="CPU benchmark against NumPy, torch, scikit-learn and memory bandwidth")
+    add_bench_arguments(bn)
     bn.set_defaults(func=cmd_bench)
     return ap
 

@@ -97,7 +97,7 @@ def test_cli_bench(tmp_path, capsys):
                      "--no-sklearn", "--write", str(path)]) == 0
     out = capsys.readouterr().out
     assert "mse" in out and "bw/lg" in out
-    assert "`lossgen bench mse --n 1000" in path.read_text()
+    assert "`lossgen bench mse --n 1000 --repeat 1 --dtype float64 --no-torch --no-sklearn`" in path.read_text()
     assert cli_main(["bench", "not_a_loss", "--n", "10"]) == 1
     assert "not_a_loss" in capsys.readouterr().err
 
