@@ -25,6 +25,17 @@ from .arguments import (bind_inputs, bind_params, check_reduction, out_buffers, 
 _EMPTY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
 
 
+def _flat_input(x):
+    """``x`` as a C-contiguous 1-d array: a view when it is C-contiguous, else a copy.
+
+    The sum kernels vectorise their float64 total over contiguous data; a strided input
+    would be summed in another order, so the same values laid out differently would give
+    a total differing in the last bit.  Copying makes results independent of layout."""
+    if x.flags.c_contiguous:
+        return x if x.ndim == 1 else x.reshape(-1)
+    return np.ascontiguousarray(x).reshape(-1)
+
+
 def _flat(bufs):
     """1-d views of the output buffers (C-contiguous, so no copy)."""
     return [b if b.ndim == 1 else b.reshape(-1) for b in bufs]
@@ -111,8 +122,8 @@ class Loss:
         shape, dtype = x0.shape, x0.dtype
         red = check_reduction(where, self.default_reduction if reduction is None else reduction)
         w = _EMPTY[dtype] if weight is None else weight_vector(where, weight, shape, dtype, _EMPTY[dtype])
-        flat = [x if x.ndim == 1 else x.reshape(-1) for x in xs]
-        return where, flat, params, w, red, shape, dtype
+        flat = [_flat_input(x) for x in xs]
+        return where, flat, params, _flat_input(w), red, shape, dtype
 
     def _require_derivatives(self, method):
         if not self.differentiable:
