@@ -11,6 +11,8 @@
     lossgen list --properties              the catalog's properties as one comparison table
     lossgen new NAME --expr EXPR [--param NAME=VALUE ...] [-o FILE]
                                            the spec, its derivatives and properties at once
+    lossgen bench [NAME ...] [--n N] [--dtype D] [--write RESULTS.md]
+                                           CPU benchmark against NumPy, torch, scikit-learn
 
 `show`, `new` and `build` take --format rich|plain|auto: auto (the default) renders with
 rich (typeset formulas, tables, a progress bar) when standard output is a terminal, and
@@ -345,6 +347,24 @@ def _format_option(parser) -> None:
                              "text for scripts) or auto (rich on a terminal; the default)")
 
 
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `lossgen bench` and benchmarks/cpu_bench.py (here, not in
+    lossgen.bench, so that building the parser does not import Numba)."""
+    p.add_argument("names", nargs="*", metavar="NAME", help="catalog losses (default: all elementwise ones)")
+    p.add_argument("--n", type=lambda s: int(float(s)), default=10**7, help="elements per array (default 1e7)")
+    p.add_argument("--repeat", type=int, default=5, help="timed calls per median (default 5)")
+    p.add_argument("--dtype", choices=("float64", "float32"), action="append", help="default: both")
+    p.add_argument("--no-numpy", action="store_true", help="skip the NumPy expression")
+    p.add_argument("--no-torch", action="store_true", help="skip torch")
+    p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
+    p.add_argument("--write", metavar="FILE", help="update the CPU section of this RESULTS.md")
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_from_args
+    return run_from_args(args, "lossgen bench")
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="lossgen", description="Losses written once as mathematics.")
     from ._version import __version__
@@ -407,6 +427,9 @@ def make_parser() -> argparse.ArgumentParser:
     n.add_argument("--deadline", type=float, default=30.0, help="seconds for the properties (default 30)")
     _format_option(n)
     n.set_defaults(func=cmd_new)
+    bn = sub.add_parser("bench", help="CPU benchmark against NumPy, torch, scikit-learn and memory bandwidth")
+    add_bench_arguments(bn)
+    bn.set_defaults(func=cmd_bench)
     return ap
 
 

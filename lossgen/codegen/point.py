@@ -34,15 +34,17 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
 
     A compensated form is computed first, by its own double-double code, and enters the
     rest as one temporary (``_c<j>``); elimination of common subexpressions does not
-    look inside it, since rounding its parts to doubles would defeat it."""
+    look inside it, since rounding its parts to doubles would defeat it, but identical
+    double-double steps of several compensated forms are computed once."""
     exprs = [almost_everywhere(e) for e in exprs]
     dd_lines: list[tuple[str, str]] = []
     marks: dict = {}
+    computed: dict = {}     # double-double steps shared between the compensated forms
     for e in exprs:
         for node in sp.preorder_traversal(e):
             if isinstance(node, Compensated) and node not in marks:
                 j = len(marks)
-                lines, result = program_lines(program(node.args[0]), f"_c{j}_")
+                lines, result = program_lines(program(node.args[0]), f"_c{j}_", computed)
                 dd_lines += lines + [(f"_c{j}", result)]
                 marks[node] = sp.Symbol(f"_c{j}", real=True)
     exprs = [e.xreplace(marks) for e in exprs]

@@ -42,6 +42,24 @@ def bind_positional(where: str, input_names: tuple[str, ...], arrays: tuple, kwa
     return values
 
 
+def plain_inputs(arrays: tuple, count: int) -> list[np.ndarray] | None:
+    """The common case, checked in a few attribute reads: exactly ``count`` positional
+    ndarrays (not subclasses) of one float dtype and one shape.  None otherwise, and
+    :func:`bind_inputs` then does the full binding with its error messages."""
+    if len(arrays) != count:
+        return None
+    x0 = arrays[0]
+    if type(x0) is not np.ndarray:
+        return None
+    dtype, shape = x0.dtype, x0.shape
+    if dtype not in FLOAT_DTYPES:
+        return None
+    for x in arrays:
+        if type(x) is not np.ndarray or x.dtype != dtype or x.shape != shape:
+            return None
+    return list(arrays)
+
+
 def bind_inputs(where: str, input_names: tuple[str, ...], arrays: tuple, kwargs: dict) -> list[np.ndarray]:
     """Bind positional/keyword inputs; check dtype and shape; cast to the first input's dtype."""
     values = bind_positional(where, input_names, arrays, kwargs)
@@ -135,11 +153,13 @@ def separate_overlaps(flat_inputs: list[np.ndarray], weight: np.ndarray,
     chunk would read elements another chunk has already overwritten.  Such inputs are
     copied first, as NumPy ufuncs do.
     """
-    outs = [b.reshape(-1) for b in bufs]
+    outs = [b.reshape(-1) for b in bufs if b.size]
+    if not outs:
+        return flat_inputs, weight
 
     def separate(x):
         for o in outs:
-            if o.size and x.size and np.may_share_memory(x, o):
+            if x.size and np.may_share_memory(x, o):
                 same = (x.__array_interface__["data"][0] == o.__array_interface__["data"][0]
                         and x.strides == o.strides and x.shape == o.shape and x.dtype == o.dtype)
                 if not same:
