@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ def _resolve_spec(arg: str) -> Path:
 
 
 def cmd_build(args) -> int:
-    from .build import build_one, catalog_spec_paths
+    from .build import build_many, catalog_spec_paths
     paths = [_resolve_spec(s) for s in args.specs] if args.specs else catalog_spec_paths()
     out = Path(args.out) if args.out else None
     t0 = time.perf_counter()
@@ -64,10 +65,10 @@ def cmd_build(args) -> int:
     # directory does not measure (lossgen accuracy PATH does, on demand)
     certify = out is None and not args.no_certify
     with _build_reporter(args, len(paths)) as advance:
-        for k, path in enumerate(paths, 1):
-            res = build_one(path, out, force=args.force, certify=certify)
+        def arrived(k, res):
             results.append(res)
-            advance(k, len(paths), width, res, path)
+            advance(k + 1, len(paths), width, res, paths[k])
+        build_many(paths, out, force=args.force, certify=certify, jobs=args.jobs or None, on_result=arrived)
     failed = [r for r in results if r.status == "failed"]
     counts = {s: sum(r.status == s for r in results) for s in ("written", "unchanged", "certified", "failed")}
     if not args.quiet:
@@ -93,7 +94,7 @@ def cmd_build(args) -> int:
 def cmd_docs(args) -> int:
     from .docs import build_docs
     from .docs.store import docs_dir
-    res = build_docs(jobs=max(1, getattr(args, "jobs", 1) or 1), pdf=not getattr(args, "no_pdf", False))
+    res = build_docs(jobs=max(1, getattr(args, "jobs", 1) or os.cpu_count() or 1), pdf=not getattr(args, "no_pdf", False))
     counts = {s: sum(st == s for _, st, _ in res.sections) for s in ("written", "unchanged", "failed")}
     print(f"docs: {counts['written']} section(s) written, {counts['unchanged']} unchanged, {counts['failed']} failed; "
           f"pdf {res.pdf}; {res.seconds:.1f} s -> {docs_dir()}")
@@ -380,7 +381,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="print only the summary line (and errors)")
     _format_option(b)
     b.add_argument("--no-docs", action="store_true", help="do not bring docs/ up to date after a catalog build")
-    b.add_argument("--jobs", type=int, default=1, help="docs sections built in parallel worker processes")
+    b.add_argument("--jobs", type=int, default=0,
+                   help="worker processes for the specs and the docs sections (default: one per CPU)")
     b.add_argument("--no-pdf", action="store_true", help="do not compile docs/catalog.pdf")
     b.set_defaults(func=cmd_build)
     dc = sub.add_parser("docs", help="catalog docs: LaTeX/Markdown per loss, plots, catalog.pdf (incremental)")
