@@ -43,7 +43,7 @@ from ..verify.floats import float_function
 from ..verify.points import edge_values, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
-from .compensated import Compensated, evaluate, program
+from .compensated import Compensated, evaluate_marked, guarded, program
 from .rules import apply_rules
 from .selects import step_selects
 
@@ -202,7 +202,7 @@ class _Scorer:
         relative error in ulps over the other points, number of points whose relative
         error exceeds 2 ulps)."""
         if isinstance(expr, Compensated):
-            values = evaluate(program(expr.args[0]), self.args, self.grid)
+            values = evaluate_marked(expr, self.args, self.grid)
         else:
             values = float_function(expr, self.args)(*self.grid)
         typical = relative = 0.0
@@ -255,6 +255,11 @@ def _piecewise_map(fn, expr: sp.Expr) -> sp.Expr:
     return fn(expr)
 
 
+def _worst(scored_entry) -> float:
+    """The worse of a scored candidate's typical and relative errors."""
+    return max(scored_entry[4], scored_entry[5])
+
+
 def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
            named: tuple[tuple[sp.Symbol, sp.Expr], ...] = (), budget: float = BUDGET_VALUE) -> Choice:
     """The best form of one quantity (ranked as the module docstring says), compensated
@@ -275,13 +280,27 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
             seen.append(cand)
             score(cand, f"{prefix}, {how}" if prefix else how)
     scored.sort(key=lambda s: s[:2])
-    if scored[0][6] or max(scored[0][4], scored[0][5]) > COMPENSATE_ABOVE_SHARE * budget:
-        # no plain form is accurate enough: try the best few in double-double
+    best_plain = scored[0]
+    if best_plain[6] or _worst(best_plain) > COMPENSATE_ABOVE_SHARE * budget:
+        # no plain form is accurate enough: try the best few in double-double; the
+        # ranking keeps one only if it measures more accurate than every plain form
         for _, _, cand, label, *_ in scored[:COMPENSATE_TOP]:
             if program(cand) is not None:
                 seen.append(cand)
                 score(Compensated(cand), f"{label}, compensated")
+                if guarded(cand) is not None:
+                    score(guarded(cand), f"{label}, compensated where it cancels")
         scored.sort(key=lambda s: s[:2])
+        best = scored[0]
+        if isinstance(best[2], Compensated) and best[2].guard is None:
+            # the same form guarded serves as well if it is within half the budget or no
+            # worse at its worst: it runs the double-double code only where the plain sum
+            # cancels
+            twin = [t for t in scored if t[2] == guarded(best[2].args[0])]
+            if twin and twin[0][6] <= best[6] and \
+                    _worst(twin[0]) <= max(COMPENSATE_ABOVE_SHARE * budget, _worst(best)):
+                scored.remove(twin[0])
+                scored.insert(0, twin[0])
     _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:
         err = rel = math.inf

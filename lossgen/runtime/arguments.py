@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from . import buffers
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 REDUCTIONS = ("none", "sum", "mean")
 
@@ -110,7 +112,8 @@ def weight_vector(where: str, weight, shape, dtype, empty: np.ndarray) -> np.nda
 
 
 def out_buffers(where: str, out, count: int, shape, dtype, names: tuple[str, ...]) -> list[np.ndarray]:
-    """Output arrays: given ones are checked (shape, dtype, writeable, C-contiguous), others allocated.
+    """Output arrays: given ones are checked (shape, dtype, writeable, C-contiguous), others
+    allocated (:mod:`.buffers`: an array no one holds any more is reused).
 
     ``out`` is None, one array (when ``count == 1``) or a sequence of ``count`` entries,
     each an array or None.
@@ -128,7 +131,7 @@ def out_buffers(where: str, out, count: int, shape, dtype, names: tuple[str, ...
     bufs = []
     for buf, name in zip(given, names):
         if buf is None:
-            bufs.append(np.empty(shape, dtype=dtype))
+            bufs.append(buffers.empty(shape, dtype))     # recycled when the caller dropped an old one
             continue
         if not isinstance(buf, np.ndarray):
             raise TypeError(f"{where}: out '{name}' must be a numpy array, got {type(buf).__name__}")
