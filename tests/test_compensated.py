@@ -67,9 +67,10 @@ def test_generated_kernel_guards_as_measured():
     g = L.grad(xs, ts, reduction="none")
     truth = [_truth(a, b) for a, b in zip(xs, ts)]
     assert max(ulp_error(float(v), tr) for v, tr in zip(g, truth)) <= 2.0
-    far = np.abs(ts) + np.exp(xs) <= GUARD_RATIO * np.abs(np.exp(xs) - ts)
+    libm = np.array([math.exp(v) for v in xs])          # the kernel's exp (NumPy's may differ by an ulp)
+    far = np.abs(ts) + libm <= GUARD_RATIO * np.abs(libm - ts)
     assert far.sum() >= 100
-    np.testing.assert_array_equal(g[far], (-ts + np.exp(xs))[far])     # the plain path, bit for bit
+    np.testing.assert_array_equal(g[far], (-ts + libm)[far])           # the plain path, bit for bit
     assert math.isfinite(float(L.grad(np.array([700.0]), np.array([1.0]), reduction="none")[0]))
 
 
