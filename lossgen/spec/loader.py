@@ -26,7 +26,7 @@ RESERVED = {"math", "numba", "prange", "heaviside", "check_params", "loss_none",
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 TOP_KEYS = {"name", "title", "summary", "category", "references", "loss", "numeric", "differentiable",
-            "default_reduction", "torch", "notes", "inputs", "params", "expressions"}
+            "default_reduction", "torch", "notes", "inputs", "params", "expressions", "mean_weight"}
 INPUT_KEYS = {"name", "role", "domain", "differentiable", "axes", "description"}
 PARAM_KEYS = {"name", "default", "constraint", "description"}
 
@@ -140,6 +140,9 @@ def parse_spec_text(text: str, path: str = "<spec>", sha256: str | None = None) 
         numeric = _parse(ctx, numeric_text, names, axes, key="numeric").xreplace(full_subs).xreplace(full_subs)
         spec.extra["numeric"] = numeric
         spec.extra["numeric_text"] = numeric_text
+    if "mean_weight" in data:  # structured losses: a row's share of the divisor of reduction="mean"
+        mw_text = _required_str(ctx, data, "mean_weight")
+        spec.extra["mean_weight"] = _parse(ctx, mw_text, names, axes, key="mean_weight").xreplace(full_subs)
     if differentiable and not spec.differentiable_inputs:
         raise ctx.error("a differentiable loss needs at least one input with differentiable = true",
                         "inputs", key_label="inputs")
