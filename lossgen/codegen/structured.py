@@ -60,8 +60,11 @@ def _points(prog: RowProgram) -> tuple[list[PointFunction], dict]:
     rs = [r.symbol.name for r in prog.reductions]
     adjs = [_adj(r.symbol).name for r in prog.reductions]
     inds = [indicator(r).name for r in prog.reductions if r.op == "max"]
+    cache = softmax_cache(prog)
+    probs = [f"_p{cache[0].symbol.name[2:]}"] if cache else []
+    weights = {cache[0].symbol: sp.Symbol(probs[0], real=True)} if cache else {}
     row_args = rows + taus + rs + params + ["_K"]
-    elem_args = elems + row_args + adjs + inds
+    elem_args = elems + row_args + adjs + inds + probs
     points: list[PointFunction] = []
     args: dict[str, list[str]] = {"row": row_args, "elem": elem_args}
     for lvl in range(1, prog.depth + 1):
@@ -83,16 +86,28 @@ def _points(prog: RowProgram) -> tuple[list[PointFunction], dict]:
                                  tuple(row_args), [_stable(F)] + [_stable(p) for p in partials]))
     adjoint = {r.symbol: _adj(r.symbol) for r in prog.reductions}
     for lvl in range(prog.depth - 1, 0, -1):
-        terms = [chain_sums(prog, r.symbol, adjoint, above=lvl) for r in prog.level(lvl)]
+        terms = [chain_sums(prog, r.symbol, adjoint, lvl, weights) for r in prog.level(lvl)]
         points.append(point_function(f"point_chain_{lvl}", f"One element's term of the level-{lvl} adjoint sums.",
                                      tuple(elem_args), [_stable(t) for t in terms]))
-    grads = [element_gradient(prog, x, adjoint) for x in prog.diff_element_inputs]
-    grads += [chain_sums(prog, t.symbol, adjoint) for t in prog.grad_takes]
+    grads = [element_gradient(prog, x, adjoint, weights) for x in prog.diff_element_inputs]
+    grads += [chain_sums(prog, t.symbol, adjoint, 0, weights) for t in prog.grad_takes]
     if not prog.is_set:
-        grads += [chain_sums(prog, prog.symbol(s), adjoint) for s in prog.diff_row_values]
+        grads += [chain_sums(prog, prog.symbol(s), adjoint, 0, weights) for s in prog.diff_row_values]
     points.append(point_function("point_element_grad", "One element's gradient, and its terms of the take and "
                                  "row-value adjoints.", tuple(elem_args), [_stable(g) for g in grads]))
     return points, args
+
+
+def softmax_cache(prog: RowProgram):
+    """(the first logsumexp, the input whose gradient buffer caches its e^{e_k - shift}), or None.
+
+    The kernel computes e^{e_k - max} once, in the logsumexp's pass, and keeps it in the
+    row of that gradient buffer; the gradient pass reads it back as the softmax
+    D_k = e^{e_k - r} = e^{e_k - max} / sum (one exp per element, not two)."""
+    lse = [r for r in prog.reductions if r.op == "logsumexp"]
+    if prog.is_set or not lse or not prog.diff_element_inputs or not prog.spec.differentiable:
+        return None
+    return lse[0], prog.diff_element_inputs[0]
 
 
 def _accumulators(prog: RowProgram) -> list[dict]:
@@ -150,6 +165,7 @@ def build_context(prog: RowProgram, generator_sha256: str, source_label: str) ->
         "grad_inputs": tuple(i.name for i in spec.differentiable_inputs),
         "points": points,
         "calls": _calls(prog, points),
+        "cache": (lambda c: {"j": c[0].symbol.name[2:], "x": c[1]} if c else None)(softmax_cache(prog)),
         "row_functions": [] if prog.is_set else ["row"] + (["row_mean_weight"] if prog.mean_weight is not None else []),
         "args": args,
         "acc": _accumulators(prog),

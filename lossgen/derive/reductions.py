@@ -257,27 +257,25 @@ def d(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return almost_everywhere(sp.diff(expr, var))
 
 
-def element_gradient(prog: RowProgram, x: str, adjoint: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
+def element_gradient(prog: RowProgram, x: str, adjoint: dict[sp.Symbol, sp.Expr],
+                     weights: dict[sp.Symbol, sp.Expr] | None = None) -> sp.Expr:
     r"""The reduction part of dL/dx_k: :math:`\sum_j \bar r_j D_{j,k} \partial e_{j,k}/\partial x_k`
-    (``adjoint`` maps each reduction symbol to the symbol holding its adjoint)."""
-    xs = prog.symbol(x)
-    total = sp.S.Zero
-    for red in prog.reductions:
-        de = d(red.body, xs)
-        if de != 0:
-            total += adjoint[red.symbol] * red.weight(red.body) * de
-    return total
+    (``adjoint`` maps each reduction symbol to the symbol holding its adjoint; ``weights``
+    may name a symbol that holds a reduction's D_{j,k}, e.g. a softmax cached by the kernel)."""
+    return chain_sums(prog, prog.symbol(x), adjoint, 0, weights)
 
 
 def chain_sums(prog: RowProgram, var: sp.Symbol, adjoint: dict[sp.Symbol, sp.Expr],
-               above: int = 0) -> sp.Expr:
+               above: int = 0, weights: dict[sp.Symbol, sp.Expr] | None = None) -> sp.Expr:
     r"""Per-element term of :math:`\sum_i \bar r_i \sum_k D_{i,k}\,\partial e_{i,k}/\partial v`
-    over the reductions i above level ``above`` (v: an inner reduction, a take or a row value)."""
+    over the reductions i above level ``above`` (v: an element, an inner reduction, a take or a
+    row value)."""
+    weights = weights or {}
     total = sp.S.Zero
     for red in prog.reductions:
         if red.level <= above:
             continue
         de = d(red.body, var)
         if de != 0:
-            total += adjoint[red.symbol] * red.weight(red.body) * de
+            total += adjoint[red.symbol] * weights.get(red.symbol, red.weight(red.body)) * de
     return total
