@@ -66,10 +66,9 @@ class StructuredCudaLoss:
         cuda = require_cuda(where)
         if want_grad and not self._loss.differentiable:
             raise NotDifferentiableError(f"{where}: the loss is not differentiable")
-        arrays = tuple(cuda.as_cuda_array(a) if hasattr(a, "__cuda_array_interface__") else _refuse(where, n, a)
-                       for a, n in zip(arrays, self.input_names))
-        kwargs = {k: (cuda.as_cuda_array(v) if hasattr(v, "__cuda_array_interface__") else
-                      (_refuse(where, k, v) if k in self.input_names else v)) for k, v in kwargs.items()}
+        arrays = tuple(_device(cuda, a, where, n) for a, n in zip(arrays, self.input_names))
+        kwargs = {k: (_device(cuda, v, where, k) if k in self.input_names and v is not None else v)
+                  for k, v in kwargs.items()}
 
         def ones(shape, dtype):
             return cuda.to_device(np.ones(shape, dtype))
@@ -137,6 +136,12 @@ class StructuredCudaLoss:
         return cuda.to_device(np.array(values[0], b.dtype)), (grads[0] if len(grads) == 1 else tuple(grads))
 
 
-def _refuse(where, name, value):
+def _device(cuda, value, where, name):
+    """``value`` as a Numba device array (Numba's own, or adopted from its
+    ``__cuda_array_interface__``); TypeError naming the argument otherwise."""
+    if getattr(value, "__cuda_ndarray__", False):
+        return value
+    if hasattr(value, "__cuda_array_interface__") and not isinstance(value, np.ndarray):
+        return cuda.as_cuda_array(value)
     raise TypeError(f"{where}: argument '{name}' is not a device array (got {type(value).__name__}); "
                     "copy it with numba.cuda.to_device, or use the CPU API")
