@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arguments import FLOAT_DTYPES, bind_params, bind_positional, check_reduction
+from .arguments import FLOAT_DTYPES, bind_params, check_reduction
 
 
 @dataclass
@@ -55,7 +55,8 @@ def bind_structured(module, where: str, arrays: tuple, kwargs: dict, reduction, 
             given[name] = kwargs.pop(name)
     missing = [n for n in required if n not in given]
     if missing:
-        bind_positional(where, required, (), {})  # raises: names the missing input
+        raise TypeError(f"{where}: missing input array '{missing[0]}' (inputs: {', '.join(names)}"
+                        + (f"; optional: {', '.join(optional)}" if optional else "") + ")")
     first = names[0]
     x0 = _array(given[first], where, first)
     if x0.dtype not in FLOAT_DTYPES:

@@ -14,8 +14,9 @@ arrays, a "sum"/"mean" as a 0-d device array of the inputs' dtype.
   same fixed-order tree, reads the few sums back, evaluates the loss and its adjoints
   on the host (the generated point function), and launches the gradient pass.
 
-Class indices are not range-checked on the device: a row whose index is out of range
-gets NaN (except ``ignore_index`` rows, which the spec maps to 0).
+Class indices are range-checked by the host API only (that needs their values on the
+host); on the device an index outside [0, K) reads the taken element as 0 — the value a
+spec's ``ignore_index`` rows never use — so check indices before launching.
 """
 from __future__ import annotations
 
