@@ -54,8 +54,8 @@ class StructuredLoss:
 
     @property
     def properties(self) -> dict:
-        from ..analysis.structured import structured_properties
-        return structured_properties(self.spec)
+        from ..analysis import analyze
+        return analyze(self.spec)
 
     @property
     def cuda(self):
