@@ -170,3 +170,70 @@ def test_argument_errors_name_the_argument_and_the_shape():
         d.loss(np.zeros(3), np.zeros(3), reduction="none")
     with pytest.raises(ValueError, match=r"'target' has shape \(2,\); expected \(3,\)"):
         d.loss(np.zeros(3), np.zeros(2))
+
+
+# ---- the rest of the catalog against torch (functional or autograd of its definition) --
+
+def _tv(P, T, a, b, s, g=1.0):
+    tp, fp, fn = (P * T).sum(), (P * (1 - T)).sum(), ((1 - P) * T).sum()
+    return (1 - (tp + s) / (tp + a * fp + b * fn + s)) ** g
+
+
+def _focal(X, T, a, gamma):
+    lp = F.log_softmax(X, 1).gather(1, T[:, None])[:, 0]
+    return (a[T] * (1 - lp.exp()) ** gamma * -lp).mean()
+
+
+def _crammer_singer(X, T, margin):
+    onehot = F.one_hot(T, X.shape[1]).to(X.dtype)
+    return (X - X.gather(1, T[:, None]) + margin * (1 - onehot)).max(1).values.mean()
+
+
+REFERENCES = {
+    # name: (params, torch function of (tensors..., index tensor or None))
+    "info_nce": ({"temperature": 0.3}, lambda X, T: F.cross_entropy(X / 0.3, T)),
+    "poly1_cross_entropy": ({"epsilon": 2.0}, lambda X, T: (lambda ce: (ce + 2.0 * (1 - torch.exp(-ce))).mean())(
+        F.cross_entropy(X, T, reduction="none"))),
+    "multiclass_focal": ({"gamma": 1.5}, lambda X, T, A: _focal(X, T, A, 1.5)),
+    "multi_margin": ({"p": 2.0, "margin": 0.7}, lambda X, T, W: F.multi_margin_loss(X, T, p=2, margin=0.7, weight=W)),
+    "crammer_singer": ({"margin": 1.0}, lambda X, T, OH: _crammer_singer(X, T, 1.0)),
+    "jensen_shannon": ({}, lambda P, Q: (0.5 * (P * torch.log(2 * P / (P + Q))).sum(1)
+                                         + 0.5 * (Q * torch.log(2 * Q / (P + Q))).sum(1)).mean()),
+    "contrastive": ({"margin": 3.0}, lambda A, B, Y: ((1 - Y) * torch.linalg.norm(A - B, dim=1) ** 2 / 2 + Y * torch.clamp(
+        3.0 - torch.linalg.norm(A - B, dim=1), min=0) ** 2 / 2).mean()),
+    "rmsle": ({}, lambda P, T: torch.sqrt(((torch.log1p(P) - torch.log1p(T)) ** 2).mean())),
+    "tversky": ({"alpha": 0.3, "beta": 0.7, "smooth": 0.1}, lambda P, T: _tv(P, T, 0.3, 0.7, 0.1)),
+    "focal_tversky": ({}, lambda P, T: _tv(P, T, 0.7, 0.3, 1.0, 0.75)),
+    "soft_jaccard": ({}, lambda P, T: 1 - ((P * T).sum() + 1) / (P.sum() + T.sum() - (P * T).sum() + 1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_catalog_loss_matches_torch_autograd(name):
+    from structured_inputs import random_inputs
+    L = lossgen.get(name)
+    params, ref = REFERENCES[name]
+    arrays = random_inputs(name, L.module, 64, 7, np.random.default_rng(17))
+    loss, grads = L.loss_grad(*arrays, **params)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    ts = [torch.tensor(a) if a.dtype.kind in "iu" else torch.tensor(a, dtype=torch.float64,
+                                                                       requires_grad=n in L.diff_names)
+          for a, n in zip(arrays, L.input_names)]
+    want = ref(*ts)
+    want.backward()
+    np.testing.assert_allclose(loss, want.item(), rtol=1e-12)
+    for g, n in zip(grads, L.diff_names):
+        np.testing.assert_allclose(g, ts[L.input_names.index(n)].grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+def test_multi_margin_with_class_weights_matches_torch():
+    L = lossgen.get("multi_margin")
+    x = RNG.normal(size=(80, 5))
+    t = RNG.integers(0, 5, 80)
+    w = RNG.uniform(0.5, 2.0, 5)
+    for p in (1.0, 2.0):
+        loss, grad = L.loss_grad(x, t, weight=w, p=p, margin=0.5)
+        want, (g,) = _torch_grad(lambda X: F.multi_margin_loss(X, torch.tensor(t), p=int(p), margin=0.5,
+                                                               weight=torch.tensor(w)), x)
+        np.testing.assert_allclose(loss, want, rtol=1e-13)
+        np.testing.assert_allclose(grad, g, rtol=1e-12, atol=1e-16)

@@ -37,8 +37,16 @@ from .point import PointFunction, point_function
 from .printer import print_expr
 
 
+def _merge_powers(expr: sp.Expr) -> sp.Expr:
+    """x**p/x -> x**(p - 1) in products (d/dx of x**p as SymPy writes it is 0/0 at x = 0)."""
+    def repeated(m):
+        bases = [f.as_base_exp()[0] for f in m.args]
+        return len(set(bases)) < len(bases) and any(not f.as_base_exp()[1].is_Integer for f in m.args)
+    return expr.replace(lambda e: e.is_Mul and repeated(e), lambda e: sp.powsimp(e, combine="exp", deep=False))
+
+
 def _stable(expr: sp.Expr) -> sp.Expr:
-    return step_selects(apply_rules(expr))
+    return step_selects(apply_rules(_merge_powers(expr)))
 
 
 def _pretty(expr: sp.Basic) -> str:

@@ -74,3 +74,20 @@ def test_device_call_refuses_host_arrays_by_name(cuda):
     ce = lossgen.get("softmax_cross_entropy")
     with pytest.raises(TypeError, match="'logits' is not a device array"):
         ce.cuda.loss(np.zeros((2, 3)), cuda.to_device(np.zeros(2, np.int64)))
+
+
+@pytest.mark.parametrize("name", lossgen.structured_catalog())
+def test_every_structured_loss_on_device_matches_the_cpu(cuda, name):
+    from structured_inputs import random_inputs
+    L = lossgen.get(name)
+    rng = np.random.default_rng(11)
+    arrays = random_inputs(name, L.module, 23, 6, rng)
+    for reduction in (("mean", "sum") if L.axis == "set" else ("mean", "none")):
+        loss, grads = L.cuda.loss_grad(*(cuda.to_device(a) for a in arrays), reduction=reduction)
+        cpu_loss, cpu_grads = L.loss_grad(*arrays, reduction=reduction)
+        np.testing.assert_allclose(_host(loss), cpu_loss, rtol=1e-13, atol=1e-15)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        cpu_grads = cpu_grads if isinstance(cpu_grads, tuple) else (cpu_grads,)
+        for g, c in zip(grads, cpu_grads):
+            assert np.isfinite(c).all()
+            np.testing.assert_allclose(_host(g), c, rtol=1e-12, atol=1e-15)
