@@ -2,7 +2,7 @@ r"""Numba helpers for the row passes of structured kernels (generated ``row`` fu
 
 * :func:`exp_fast` — :math:`e^x` for float64 by Cody–Waite range reduction
   (:math:`x = n\ln 2 + r`, :math:`|r| \le \ln 2 / 2`, ln 2 in two parts), a degree-13
-  Taylor polynomial in Horner form and a scaling by :math:`2^n` built from the bits of the
+  Taylor polynomial by Estrin's scheme and a scaling by :math:`2^n` built from the bits of the
   exponent (in two factors, so results down to the subnormals and up to the largest
   double come out right).  Branch-free (selects only), so LLVM vectorizes a loop over it,
   which it cannot do around libm's ``exp``.  Within 1 ulp of the correctly rounded value
@@ -59,20 +59,20 @@ def exp_fast(x):
     y = min(max(x, -745.5), 709.9)
     n = math.floor(y * LOG2E + 0.5)
     r = y - n * LN2_HI - n * LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
+    # degree-13 Taylor polynomial by Estrin's scheme (a short dependency chain)
+    r2 = r * r
+    r4 = r2 * r2
+    a0 = 1.0 + r
+    a1 = 0.5 + r * (1.0 / 6.0)
+    a2 = 1.0 / 24.0 + r * (1.0 / 120.0)
+    a3 = 1.0 / 720.0 + r * (1.0 / 5040.0)
+    a4 = 1.0 / 40320.0 + r * (1.0 / 362880.0)
+    a5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0)
+    a6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0)
+    b0 = a0 + a1 * r2
+    b1 = a2 + a3 * r2
+    b2 = a4 + a5 * r2
+    p = (b0 + b1 * r4) + (b2 + a6 * r4) * (r4 * r4)
     n1 = math.floor(n * 0.5)
     v = p * pow2(n1) * pow2(n - n1)
     v = math.inf if x > 709.782712893384 else v
@@ -91,3 +91,11 @@ def sum_split_one(a, i, k):
         s += 0.0 if one else v
         c += 1.0 if one else 0.0
     return s, c
+
+
+@numba.njit(error_model="numpy")
+def lse_finish(m, s, c):
+    """log(sum_k e^{b_k}) = m + log1p((c - 1) + s) from the shift m, the sum s of the
+    shifted exponentials that are not exactly 1 and the count c of those that are; in this
+    order, outside the reassociated row code."""
+    return m + math.log1p((c - 1.0) + s)
