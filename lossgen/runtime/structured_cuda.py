@@ -110,6 +110,10 @@ class StructuredCudaLoss:
         out_loss = cuda.device_array(b.n if red == "none" else 0, b.dtype)
         grads = self._grad_buffers(cuda, b, want_grad)
         args = (*b.arrays, *b.params, b.n, scale, want_grad, out_loss, *grads)
+        if m.HAS_SCRATCH:  # the loss alone: one scratch row of K per thread for the softmax pass
+            blocks, threads = launch_config(cuda, max(b.n, 1))
+            args += (cuda.device_array((blocks * threads if not want_grad else 0, b.k if not want_grad else 0),
+                                       b.dtype),)
         total = self._sum(cuda, k["rows"], args, b.n, den if red == "mean" else 1.0, b.dtype)
         loss = out_loss if red == "none" else total
         return loss, (grads[0] if len(grads) == 1 else tuple(grads))
