@@ -19,7 +19,9 @@ def random_inputs(name: str, module, n: int, k: int, rng, dtype=np.float64) -> l
         if kind == "index":
             out.append(rng.integers(0, k, n))
             continue
-        if dom.values is not None:
+        if iname == "cosine":                   # ArcFace/CosFace: cosines in (-1, 1)
+            a = rng.uniform(-0.95, 0.95, size=shape)
+        elif dom.values is not None:
             a = rng.choice(np.array(dom.values), size=shape)
         elif name in ("kl_div", "jensen_shannon") or (kind == "axis" and dom.name == "unit_interval" and dom.hi == 1
                                                      and role != "auxiliary" and module.AXIS != "set"):

@@ -191,7 +191,20 @@ def _crammer_singer(X, T, margin):
     return (X - X.gather(1, T[:, None]) + margin * (1 - onehot)).max(1).values.mean()
 
 
+def _arcface(C, T, s=64.0, m=0.5):
+    """insightface's ArcFace head: the target logit cos(theta + m), with its fallback."""
+    import math
+    ct = C.gather(1, T[:, None])[:, 0]
+    phi = ct * math.cos(m) - torch.sqrt(1 - ct ** 2) * math.sin(m)
+    phi = torch.where(ct > math.cos(math.pi - m), phi, ct - math.sin(math.pi - m) * m)
+    return F.cross_entropy(s * C.scatter(1, T[:, None], phi[:, None]), T)
+
+
 REFERENCES = {
+    # torch computes these from logits of size s (30, 64): its own rounding is ~1e-14 of that
+    "cosface": ({"s": 30.0, "m": 0.35}, lambda C, T: F.cross_entropy(30.0 * (C - 0.35 * F.one_hot(T, C.shape[1]).to(C.dtype)), T)),
+    "arcface": ({}, lambda C, T: _arcface(C, T)),
+    "uncertainty_weighting": ({}, lambda L, S: (torch.exp(-2 * S) * L / 2 + S).sum(1).mean()),
     # name: (params, torch function of (tensors..., index tensor or None))
     "info_nce": ({"temperature": 0.3}, lambda X, T: F.cross_entropy(X / 0.3, T)),
     "poly1_cross_entropy": ({"epsilon": 2.0}, lambda X, T: (lambda ce: (ce + 2.0 * (1 - torch.exp(-ce))).mean())(
@@ -223,7 +236,8 @@ def test_catalog_loss_matches_torch_autograd(name):
           for a, n in zip(arrays, L.input_names)]
     want = ref(*ts)
     want.backward()
-    np.testing.assert_allclose(loss, want.item(), rtol=1e-12)
+    scale = params.get("s", 64.0) if name in ("cosface", "arcface") else 1.0
+    np.testing.assert_allclose(loss, want.item(), rtol=1e-12, atol=1e-15 * scale)
     for g, n in zip(grads, L.diff_names):
         np.testing.assert_allclose(g, ts[L.input_names.index(n)].grad.numpy(), rtol=1e-10, atol=1e-15)
 
