@@ -176,11 +176,30 @@ def _check_identifier(ctx, ident, names, *, key, table, index):
         raise ctx.error(f"'{ident}' is declared twice", key, table, index)
 
 
+_LOADING: list[str] = []   # catalog specs being loaded for a composition (a call cycle is refused)
+
+
+def catalog_loss(name: str):
+    """The parsed catalog spec ``name`` (specs/NAME.toml or specs/structured/NAME.toml), for a
+    spec that calls it by name; None if there is none."""
+    from ..paths import specs_dir
+    for path in (specs_dir() / f"{name}.toml", specs_dir() / "structured" / f"{name}.toml"):
+        if path.is_file():
+            if name in _LOADING:
+                raise ExpressionError(f"catalog loss '{name}' calls itself (through {' -> '.join(_LOADING)})")
+            _LOADING.append(name)
+            try:
+                return load_spec(path)
+            finally:
+                _LOADING.pop()
+    return None
+
+
 def _parse(ctx, text, names, axes, *, key, table=None, index=None):
     if not isinstance(text, str):
         raise ctx.error(f"expected an expression string, got {type(text).__name__}", key, table, index)
     try:
-        return parse_expression(text, names, axes)
+        return parse_expression(text, names, axes, losses=catalog_loss)
     except ExpressionError as exc:
         raise ctx.error(exc.message, key, table, index, offset=exc.offset) from None
 
