@@ -71,3 +71,17 @@ default = -1.0
     assert StructuredDCP([x], problem.box(problem.inputs + problem.params)).curvature(problem.loss) == "unknown"
     r = analyze(spec)
     assert r["convex"] is not True
+
+
+def test_cli_show_and_analyze_a_structured_loss():
+    import json
+    import subprocess
+    import sys
+    show = subprocess.run([sys.executable, "-m", "lossgen.cli", "show", "softmax_cross_entropy"],
+                          capture_output=True, text=True, timeout=300)
+    assert show.returncode == 0, show.stderr
+    assert "logsumexp_class" in show.stdout and "dL/dlogits_k" in show.stdout and "proved" in show.stdout
+    out = subprocess.run([sys.executable, "-m", "lossgen.cli", "analyze", "kl_div", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["convex"] is True

@@ -279,3 +279,27 @@ def chain_sums(prog: RowProgram, var: sp.Symbol, adjoint: dict[sp.Symbol, sp.Exp
         if de != 0:
             total += adjoint[red.symbol] * weights.get(red.symbol, red.weight(red.body)) * de
     return total
+
+
+def describe(spec: Spec) -> str:
+    """A structured loss taken apart, as text (``lossgen show``): the row loss, each reduction
+    and take, and the per-element gradient of each differentiable input with the axis."""
+    prog = row_program(spec)
+    adjoint = {r.symbol: sp.Symbol(f"dL/d{r.symbol.name}") for r in prog.reductions}
+    lines = [f"{spec.name}: {spec.title}", f"  loss = {sp.sstr(spec.loss)}",
+             f"  per {'set' if prog.is_set else 'row'}: F = {sp.sstr(prog.row_loss)}"]
+    for r in prog.reductions:
+        p = f", p={r.p}" if r.p is not None else ""
+        lines.append(f"    {r.symbol} = {r.op}_{prog.axis}({sp.sstr(r.body)}{p})   [level {r.level}]")
+    for t in prog.takes:
+        lines.append(f"    {t.symbol} = {t.array}[{t.index}]")
+    if spec.differentiable:
+        for r in prog.reductions:
+            lines.append(f"  dL/d{r.symbol} = dF/d{r.symbol} = {sp.sstr(d(prog.row_loss, r.symbol))}"
+                         + (" + (terms from the reductions above it)" if r.level < prog.depth else ""))
+        for x in prog.diff_element_inputs:
+            g = element_gradient(prog, x, adjoint)
+            takes = [t for t in prog.grad_takes if t.array == x]
+            extra = "".join(f" + [k == {t.index}]*dL/d{t.symbol}" for t in takes)
+            lines.append(f"  dL/d{x}_k = {sp.sstr(g)}{extra}")
+    return "\n".join(lines)

@@ -59,20 +59,18 @@ def exp_fast(x):
     y = min(max(x, -745.5), 709.9)
     n = math.floor(y * LOG2E + 0.5)
     r = y - n * LN2_HI - n * LN2_LO
-    # degree-13 Taylor polynomial by Estrin's scheme (a short dependency chain)
+    # degree-13 Taylor polynomial: 1 + (r + r^2*t(r)), t by Estrin's scheme (a short
+    # dependency chain); the small terms are summed first, the 1 last
     r2 = r * r
     r4 = r2 * r2
-    a0 = 1.0 + r
     a1 = 0.5 + r * (1.0 / 6.0)
     a2 = 1.0 / 24.0 + r * (1.0 / 120.0)
     a3 = 1.0 / 720.0 + r * (1.0 / 5040.0)
     a4 = 1.0 / 40320.0 + r * (1.0 / 362880.0)
     a5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0)
     a6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0)
-    b0 = a0 + a1 * r2
-    b1 = a2 + a3 * r2
-    b2 = a4 + a5 * r2
-    p = (b0 + b1 * r4) + (b2 + a6 * r4) * (r4 * r4)
+    t = (a1 + a2 * r2) + (a3 + a4 * r2) * r4 + (a5 + a6 * r2) * (r4 * r4)
+    p = 1.0 + (r + r2 * t)
     n1 = math.floor(n * 0.5)
     v = p * pow2(n1) * pow2(n - n1)
     v = math.inf if x > 709.782712893384 else v
