@@ -145,6 +145,11 @@ def catalog_spec_paths() -> list[Path]:
     return sorted(specs_dir().glob("*.toml"))
 
 
+def structured_spec_paths() -> list[Path]:
+    """The structured catalog (specs/structured/), built into generated/structured/."""
+    return sorted((specs_dir() / "structured").glob("*.toml"))
+
+
 def build_one(spec_path: Path, out_dir: Path | None = None, force: bool = False,
               certify: bool = True) -> BuildResult:
     """Generate one spec into ``out_dir``; a current file (same spec, same generator,
@@ -193,6 +198,8 @@ def _write_keeping_certificate(path: Path, text: str) -> bool:
 def certificate_status(path: Path) -> str | None:
     """Why the module at ``path`` lacks a current accuracy certificate, or None."""
     text = path.read_text(encoding="utf-8")
+    if "\nSTRUCTURED = True\n" in text:   # structured modules: checked by tests/test_structured_*.py
+        return None
     named = certificate.certified_content(text)
     if named is None:
         return "has no accuracy certificate (run `lossgen build`)"
@@ -266,4 +273,30 @@ def stale_files(out_dir: Path | None = None, full: bool = False) -> list[tuple[s
     for f in sorted(out_dir.glob("*.py")):
         if f.name not in expected and f.name != "__init__.py":
             problems.append((str(f), "no spec generates this file"))
+    problems += _stale_structured(out_dir / "structured", full)
+    return problems
+
+
+def _stale_structured(out_dir: Path, full: bool) -> list[tuple[str, str]]:
+    """stale_files for the structured catalog (no accuracy certificate: their truth tests
+    are tests/test_structured_*.py)."""
+    problems = []
+    for spec_path in structured_spec_paths():
+        try:
+            spec = load_spec(spec_path)
+        except LossgenError as exc:
+            problems.append((str(spec_path), f"spec fails to load: {exc}"))
+            continue
+        target = out_dir / f"{spec.name}.py"
+        why = header_status(target, spec.source_sha256)
+        if why is None and full:
+            try:
+                fresh = generate(spec_path).files[target.name]
+            except LossgenError as exc:
+                problems.append((str(spec_path), f"spec fails to build: {exc}"))
+                continue
+            if target.read_text(encoding="utf-8") != fresh:
+                why = "differs from a fresh generation (the generator is not reproducible?)"
+        if why is not None:
+            problems.append((str(target), why))
     return problems

@@ -54,8 +54,8 @@ def _resolve_spec(arg: str) -> Path:
 
 
 def cmd_build(args) -> int:
-    from .build import build_one, catalog_spec_paths
-    paths = [_resolve_spec(s) for s in args.specs] if args.specs else catalog_spec_paths()
+    from .build import build_one, catalog_spec_paths, structured_spec_paths
+    paths = [_resolve_spec(s) for s in args.specs] if args.specs else catalog_spec_paths() + structured_spec_paths()
     out = Path(args.out) if args.out else None
     t0 = time.perf_counter()
     results = []
