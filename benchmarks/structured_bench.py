@@ -48,7 +48,7 @@ def bench(n: int, k: int, repeat: int, dtype: str = "float32") -> dict:
         F.cross_entropy(x, t_t, reduction="mean").backward()
         return x.grad
 
-    l_ours, g_ours = ours()
+    _, g_ours = ours()
     g_torch = theirs()
     err = float(np.max(np.abs(g_ours - g_torch.numpy())))
     t_ours = _median_time(ours, repeat)

@@ -247,9 +247,9 @@ def test_multi_margin_with_class_weights_matches_torch():
     x = RNG.normal(size=(80, 5))
     t = RNG.integers(0, 5, 80)
     w = RNG.uniform(0.5, 2.0, 5)
-    for p in (1.0, 2.0):
-        loss, grad = L.loss_grad(x, t, weight=w, p=p, margin=0.5)
-        want, (g,) = _torch_grad(lambda X: F.multi_margin_loss(X, torch.tensor(t), p=int(p), margin=0.5,
-                                                               weight=torch.tensor(w)), x)
+    for p in (1, 2):
+        loss, grad = L.loss_grad(x, t, weight=w, p=float(p), margin=0.5)
+        want, (g,) = _torch_grad(lambda X, p=p: F.multi_margin_loss(X, torch.tensor(t), p=p, margin=0.5,
+                                                                    weight=torch.tensor(w)), x)
         np.testing.assert_allclose(loss, want, rtol=1e-13)
         np.testing.assert_allclose(grad, g, rtol=1e-12, atol=1e-16)

@@ -11,16 +11,17 @@ from lossgen.verify.structured_truth import row_truth, to_float
 
 RNG = np.random.default_rng(20261122)
 N, K = 3, 4
+EPS = np.finfo(float).eps
 
 
-def _close(got, want, what, rel=64 * np.finfo(float).eps):
+def _close(got, want, what, rel=64 * EPS):
     want = np.array([to_float(w) for w in np.ravel(want)]).reshape(np.shape(got))
     scale = max(np.max(np.abs(want)), 1e-300)
     err = np.max(np.abs(np.asarray(got, dtype=np.float64) - want)) / scale
     assert err <= rel, f"{what}: relative error {err:.2e} (> {rel:.1e})\n got  {got}\n want {want}"
 
 
-def _check_rows(name, arrays, params, positional, rel=64 * np.finfo(float).eps):
+def _check_rows(name, arrays, params, positional, rel=64 * EPS):
     """Per-row loss (reduction='none') and per-row gradients (reduction='sum') vs the truth."""
     L = lossgen.get(name)
     spec = spec_for(name)

@@ -27,9 +27,17 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..spec.structure import AxisReduction, logsumexp_over, max_over, mean_over, norm_over, sum_over, take
+from ..spec.structure import (
+    AxisReduction,
+    logsumexp_over,
+    max_over,
+    mean_over,
+    norm_over,
+    sum_over,
+    take,
+)
 from ..verify.structured_truth import element_symbols, expand
-from .dcp import AFFINE, CONCAVE, CONST, CONVEX, DCP, UNKNOWN
+from .dcp import AFFINE, CONST, CONVEX, DCP, UNKNOWN
 from .intervals import lower_upper
 from .signs import NONNEG, sign_of
 
@@ -72,7 +80,7 @@ def _boxed(e: sp.Expr, ranges: dict):
         body = node.args[0]
         hull = lower_upper(body.xreplace(marks), ranges)
         lo, hi = (float(hull[0]), float(hull[1])) if hull else (-math.inf, math.inf)
-        if isinstance(node, take) or isinstance(node, (mean_over, max_over)):
+        if isinstance(node, (take, mean_over, max_over)):
             rng = (lo, hi)
         elif isinstance(node, sum_over):
             rng = (0.0 if lo >= 0 else -math.inf, 0.0 if hi <= 0 else math.inf)
@@ -149,20 +157,22 @@ def witness(problem, name: str, deadline=None) -> dict | None:
         if not gap > 1e-6:
             continue
         subs_ctx = dict(zip(others, ctx))
-        ok = True
-        for dps in (50, 100):
-            with mpmath.workdps(dps):
-                def val(pt):
-                    return sp.N(f.xreplace(dict(zip(var, map(sp.Float, pt))) | {
-                        k: sp.Float(v) for k, v in subs_ctx.items()}), dps)
-                g = val(m) - (val(a) + val(b)) / 2
-                ok = ok and g > 0
+        ok = all(_chord_gap(f, var, subs_ctx, a, b, m, dps) > 0 for dps in (50, 100))
         if ok:
             return {"kind": "chord", "size": size, "a": {str(s): v for s, v in zip(var, a)},
                     "b": {str(s): v for s, v in zip(var, b)}, "midpoint": {str(s): v for s, v in zip(var, m)},
                     "fixed": {str(s): v for s, v in subs_ctx.items()}, "gap": float(gap),
                     "checked": "f(midpoint) - (f(a) + f(b))/2 > 0 at 50 and 100 digits"}
     return None
+
+
+def _chord_gap(f, var, ctx: dict, a, b, m, dps: int):
+    """f(m) - (f(a) + f(b))/2 at ``dps`` digits (points given for the symbols ``var``)."""
+    fixed = {k: sp.Float(v, dps) for k, v in ctx.items()}
+    with mpmath.workdps(dps):
+        def val(pt):
+            return sp.N(f.xreplace(fixed | dict(zip(var, (sp.Float(v, dps) for v in pt)))), dps)
+        return val(m) - (val(a) + val(b)) / 2
 
 
 def structured_convexity(problem, deadline):
@@ -201,4 +211,4 @@ def _one(problem, names, deadline, per=None):
     return Verdict("unknown", "none concluded", f"DCP: {curv}; no witness found in {WITNESS_TRIES} tries")
 
 
-__all__ = ["StructuredDCP", "structured_convexity", "witness", "CONCAVE", "UNKNOWN"]
+__all__ = ["StructuredDCP", "structured_convexity", "witness"]

@@ -28,7 +28,14 @@ import textwrap
 import sympy as sp
 
 from .._version import __version__
-from ..derive.reductions import AXIS_SIZE, RowProgram, chain_sums, d, element_gradient, indicator
+from ..derive.reductions import (
+    AXIS_SIZE,
+    RowProgram,
+    chain_sums,
+    d,
+    element_gradient,
+    indicator,
+)
 from ..rewrite.rules import apply_rules
 from ..rewrite.selects import step_selects
 from ..spec.model import Spec
@@ -118,6 +125,11 @@ def softmax_cache(prog: RowProgram):
     return lse[0], prog.diff_element_inputs[0]
 
 
+def _cache_context(prog: RowProgram) -> dict | None:
+    c = softmax_cache(prog)
+    return {"j": c[0].symbol.name[2:], "x": c[1]} if c else None
+
+
 def _accumulators(prog: RowProgram) -> list[dict]:
     """How each reduction accumulates in a pass and is finished (template fragments)."""
     out = []
@@ -173,7 +185,7 @@ def build_context(prog: RowProgram, generator_sha256: str, source_label: str) ->
         "grad_inputs": tuple(i.name for i in spec.differentiable_inputs),
         "points": points,
         "calls": _calls(prog, points),
-        "cache": (lambda c: {"j": c[0].symbol.name[2:], "x": c[1]} if c else None)(softmax_cache(prog)),
+        "cache": _cache_context(prog),
         "row_functions": [] if prog.is_set else ["row"] + (["row_mean_weight"] if prog.mean_weight is not None else []),
         "args": args,
         "acc": _accumulators(prog),

@@ -75,7 +75,7 @@ def exp_fast(x):
     v = p * pow2(n1) * pow2(n - n1)
     v = math.inf if x > 709.782712893384 else v
     v = 0.0 if x < -745.1332191019412 else v
-    return x if x != x else v
+    return x if math.isnan(x) else v
 
 
 @numba.njit(fastmath={"reassoc"}, error_model="numpy")
