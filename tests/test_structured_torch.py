@@ -253,3 +253,18 @@ def test_multi_margin_with_class_weights_matches_torch():
                                                                     weight=torch.tensor(w)), x)
         np.testing.assert_allclose(loss, want, rtol=1e-13)
         np.testing.assert_allclose(grad, g, rtol=1e-12, atol=1e-16)
+
+
+def test_cross_entropy_edge_batches_as_torch():
+    ce = lossgen.get("softmax_cross_entropy")
+    x = RNG.normal(size=(3, 4))
+    ignored = np.array([-100, -100, -100])
+    loss, grad = ce.loss_grad(x, ignored)
+    X = torch.tensor(x, requires_grad=True)
+    want = F.cross_entropy(X, torch.tensor(ignored))
+    want.backward()
+    assert np.isnan(loss) and np.isnan(want.item())
+    np.testing.assert_array_equal(grad, X.grad.numpy())             # all zero
+    empty = (np.zeros((0, 4)), np.zeros(0, np.int64))
+    assert ce.loss(*empty, reduction="sum") == 0.0 and np.isnan(ce.loss(*empty))
+    assert ce.loss(x, np.array([1, 2, 3], np.int32)) == ce.loss(x, np.array([1, 2, 3]))

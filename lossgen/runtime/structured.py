@@ -106,11 +106,13 @@ class StructuredLoss:
         den = 1.0
         if red == "mean":
             den = m.mean_weight_sum(*b.arrays, *b.params, b.n) if m.HAS_MEAN_WEIGHT else float(b.n)
-        scale = 1.0 / den if red == "mean" else 1.0
-        out_loss = np.empty(b.n if red == "none" else 0, b.dtype)
-        grads = self._grad_buffers(b, want_grad)
-        total = m.rows(*b.arrays, *b.params, b.n, scale, want_grad, out_loss, *grads)
-        loss = out_loss if red == "none" else b.dtype.type(total / den if red == "mean" else total)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a mean over no rows is nan, as in torch
+            # no row counts (every target ignored): the loss is nan and the gradient 0, as torch's
+            scale = (1.0 / den if den != 0 else 0.0) if red == "mean" else 1.0
+            out_loss = np.empty(b.n if red == "none" else 0, b.dtype)
+            grads = self._grad_buffers(b, want_grad)
+            total = m.rows(*b.arrays, *b.params, b.n, scale, want_grad, out_loss, *grads)
+            loss = out_loss if red == "none" else b.dtype.type(np.float64(total) / den if red == "mean" else total)
         return loss, self._pack(grads)
 
     def _run_set(self, b: Bound, want_grad):
