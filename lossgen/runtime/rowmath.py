@@ -46,7 +46,7 @@ def pow2(n):
     return math.ldexp(1.0, int(n))
 
 
-@overload(pow2)
+@overload(pow2, target="generic")  # CPU and CUDA
 def _pow2_compiled(n):
     def impl(n):
         return _bits_as_float((numba.int64(n) + 1023) << 52)
