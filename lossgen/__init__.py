@@ -6,9 +6,9 @@ kernels and documentation derived from it.
 >>> h.loss_grad(pred, target, delta=1.0, reduction="mean")   # doctest: +SKIP
 """
 from ._version import __version__
-from .catalog import catalog, compile, get
+from .catalog import catalog, compile, get, structured_catalog
 from .errors import BuildError, LossgenError, NotDifferentiableError, SpecError
 from .runtime.loss import Loss
 
-__all__ = ["__version__", "catalog", "get", "compile", "Loss", "LossgenError", "SpecError",
+__all__ = ["__version__", "catalog", "structured_catalog", "get", "compile", "Loss", "LossgenError", "SpecError",
            "BuildError", "NotDifferentiableError"]

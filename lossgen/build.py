@@ -103,8 +103,10 @@ def _generate(spec_path: str | Path) -> Generated:
     t0 = time.perf_counter()
     spec = load_spec(spec_path)
     if not spec.is_elementwise:
-        raise BuildError(f"{spec_path}: '{spec.name}' reduces over an axis (structured loss); code generation "
-                         "for structured losses is not available yet: only elementwise losses build")
+        from .codegen.structured import render_structured_module
+        from .derive.reductions import row_program
+        text = seal(render_structured_module(row_program(spec), generator_sha256(), source_label(Path(spec_path))))
+        return Generated(spec, {f"{spec.name}.py": text}, time.perf_counter() - t0)
     derivs = derive(spec) if spec.differentiable else None
     lowered = lower(spec, derivs)
     text = seal(render_cpu_module(spec, lowered, generator_sha256(), source_label(Path(spec_path))))
@@ -143,12 +145,17 @@ def catalog_spec_paths() -> list[Path]:
     return sorted(specs_dir().glob("*.toml"))
 
 
+def structured_spec_paths() -> list[Path]:
+    """The structured catalog (specs/structured/), built into generated/structured/."""
+    return sorted((specs_dir() / "structured").glob("*.toml"))
+
+
 def build_one(spec_path: Path, out_dir: Path | None = None, force: bool = False,
               certify: bool = True) -> BuildResult:
     """Generate one spec into ``out_dir``; a current file (same spec, same generator,
     not edited) is left as it is unless ``force``.  With ``certify``, a module without a
     current accuracy certificate is measured and gets one (:mod:`lossgen.certificate`)."""
-    out_dir = Path(out_dir) if out_dir is not None else generated_dir()
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(Path(spec_path))
     t0 = time.perf_counter()
     if not force:
         current = _current_name(Path(spec_path), out_dir)
@@ -220,6 +227,8 @@ def _write_keeping_certificate(path: Path, text: str) -> bool:
 def certificate_status(path: Path) -> str | None:
     """Why the module at ``path`` lacks a current accuracy certificate, or None."""
     text = path.read_text(encoding="utf-8")
+    if "\nSTRUCTURED = True\n" in text:   # structured modules: checked by tests/test_structured_*.py
+        return None
     named = certificate.certified_content(text)
     if named is None:
         return "has no accuracy certificate (run `lossgen build`)"
@@ -229,8 +238,17 @@ def certificate_status(path: Path) -> str | None:
     return None
 
 
+def default_out_dir(spec_path: Path) -> Path:
+    """Where a catalog spec's module goes: generated/, or generated/structured/ for the
+    structured catalog (specs/structured/)."""
+    structured = Path(spec_path).resolve().parent == (specs_dir() / "structured").resolve()
+    return generated_dir() / "structured" if structured else generated_dir()
+
+
 def _certify(path: Path, spec) -> None:
     """Measure the module at ``path`` and write its certificate, if it has no current one."""
+    if not spec.is_elementwise:  # structured losses: ground truth in tests/test_structured_*.py
+        return
     if certificate_status(path) is None:
         return
     from .catalog import _import_file
@@ -284,4 +302,30 @@ def stale_files(out_dir: Path | None = None, full: bool = False) -> list[tuple[s
     for f in sorted(out_dir.glob("*.py")):
         if f.name not in expected and f.name != "__init__.py":
             problems.append((str(f), "no spec generates this file"))
+    problems += _stale_structured(out_dir / "structured", full)
+    return problems
+
+
+def _stale_structured(out_dir: Path, full: bool) -> list[tuple[str, str]]:
+    """stale_files for the structured catalog (no accuracy certificate: their truth tests
+    are tests/test_structured_*.py)."""
+    problems = []
+    for spec_path in structured_spec_paths():
+        try:
+            spec = load_spec(spec_path)
+        except LossgenError as exc:
+            problems.append((str(spec_path), f"spec fails to load: {exc}"))
+            continue
+        target = out_dir / f"{spec.name}.py"
+        why = header_status(target, spec.source_sha256)
+        if why is None and full:
+            try:
+                fresh = generate(spec_path).files[target.name]
+            except LossgenError as exc:
+                problems.append((str(spec_path), f"spec fails to build: {exc}"))
+                continue
+            if target.read_text(encoding="utf-8") != fresh:
+                why = "differs from a fresh generation (the generator is not reproducible?)"
+        if why is not None:
+            problems.append((str(target), why))
     return problems

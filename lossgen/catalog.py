@@ -46,9 +46,16 @@ def _import_file(module_name: str, path: Path):
     return module
 
 
+def structured_catalog() -> list[str]:
+    """Names of the structured catalog losses (``specs/structured/*.toml``), sorted."""
+    return sorted(p.stem for p in (specs_dir() / "structured").glob("*.toml"))
+
+
 @functools.lru_cache(maxsize=None)
 def spec_for(name: str) -> Spec:
     path = specs_dir() / f"{name}.toml"
+    if not path.is_file() and (specs_dir() / "structured" / f"{name}.toml").is_file():
+        path = specs_dir() / "structured" / f"{name}.toml"
     if not path.is_file():
         raise LossgenError(f"no catalog loss named '{name}'")
     from .spec import load_spec
@@ -59,6 +66,8 @@ def spec_for(name: str) -> Spec:
 def get(name: str) -> Loss:
     """A catalog loss by name, e.g. ``lossgen.get("huber")``."""
     spec_path = specs_dir() / f"{name}.toml"
+    if not spec_path.is_file() and (specs_dir() / "structured" / f"{name}.toml").is_file():
+        return _get_structured(name)
     if not spec_path.is_file():
         close = [n for n in catalog() if n.startswith(name[:3])]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -74,6 +83,21 @@ def get(name: str) -> Loss:
     return Loss(module)
 
 
+def _get_structured(name: str):
+    """A structured catalog loss, from its module in ``generated/structured/``."""
+    from .runtime.structured import StructuredLoss
+    spec_path = specs_dir() / "structured" / f"{name}.toml"
+    module_path = generated_dir() / "structured" / f"{name}.py"
+    if not module_path.is_file():
+        raise LossgenError(f"{module_path} is missing: run `lossgen build {spec_path}`")
+    module = _import_file(f"lossgen_generated.structured.{name}", module_path)
+    sha = hashlib.sha256(spec_path.read_bytes()).hexdigest()
+    if module.SPEC_SHA256 != sha or module.GENERATOR_SHA256 != generator_sha256():
+        raise LossgenError(f"{module_path} is stale (its spec or the generator changed since it was built): "
+                           f"run `lossgen build {spec_path}`")
+    return StructuredLoss(module)
+
+
 def compile(path: str | Path) -> Loss:  # noqa: A001 - the contract's name
     """Compile a spec file from anywhere on disk into a :class:`Loss`."""
     from .build import generate, write_atomic
@@ -82,10 +106,13 @@ def compile(path: str | Path) -> Loss:  # noqa: A001 - the contract's name
     spec = load_spec(path)
     key = hashlib.sha256((spec.source_sha256 + generator_sha256()).encode()).hexdigest()[:16]
     module_name = f"lossgen_user.{spec.name}_{key}"
+    wrap = Loss
+    if not spec.is_elementwise:
+        from .runtime.structured import StructuredLoss as wrap
     if module_name in sys.modules:
-        return Loss(sys.modules[module_name], spec)
+        return wrap(sys.modules[module_name], spec)
     target = cache_dir() / f"{spec.name}_{key}.py"
     if not target.is_file():
         gen = generate(path)
         write_atomic(target, gen.files[f"{spec.name}.py"])
-    return Loss(_import_file(module_name, target), spec)
+    return wrap(_import_file(module_name, target), spec)

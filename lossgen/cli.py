@@ -49,14 +49,16 @@ def _resolve_spec(arg: str) -> Path:
             raise LossgenError(f"{arg}: no such spec file")
         return p
     cat = specs_dir() / f"{arg}.toml"
+    if not cat.is_file() and (specs_dir() / "structured" / f"{arg}.toml").is_file():
+        cat = specs_dir() / "structured" / f"{arg}.toml"
     if not cat.is_file():
         raise LossgenError(f"'{arg}' is neither a spec file nor a catalog loss (see `lossgen list`)")
     return cat
 
 
 def cmd_build(args) -> int:
-    from .build import build_many, catalog_spec_paths
-    paths = [_resolve_spec(s) for s in args.specs] if args.specs else catalog_spec_paths()
+    from .build import build_many, catalog_spec_paths, structured_spec_paths
+    paths = [_resolve_spec(s) for s in args.specs] if args.specs else catalog_spec_paths() + structured_spec_paths()
     out = Path(args.out) if args.out else None
     t0 = time.perf_counter()
     results = []
@@ -169,6 +171,14 @@ def cmd_show(args) -> int:
     from .rewrite import lower
     from .spec import load_spec
     spec = load_spec(_resolve_spec(args.target))
+    if not spec.is_elementwise:
+        from .derive.reductions import describe
+        print(describe(spec))
+        if not getattr(args, "no_properties", False):
+            from .analysis import analyze
+            conv = analyze(spec, deadline=args.deadline)["convexity"]
+            print(f"convexity: {conv['verdict']} ({conv['method']}): {conv['evidence']}")
+        return 0
     d = derive(spec) if spec.differentiable else None
     low = lower(spec, d)
     rows = [("loss", low.loss)] + [(f"d/d{v}", c) for v, c in zip(d.wrt if d else (), low.grad)]

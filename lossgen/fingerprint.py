@@ -15,7 +15,7 @@ from .paths import PACKAGE_DIR
 
 #: Parts of the package whose text determines generated output.
 GENERATOR_PARTS = ("_version.py", "spec", "primitives", "derive", "rewrite", "verify", "codegen",
-                   "runtime/scalar.py")
+                   "runtime/scalar.py", "runtime/rowmath.py")
 
 
 def source_sha256(label: str, parts: tuple[str, ...]) -> str:

@@ -1,6 +1,6 @@
 """The spec model expresses non-batch axes and reductions over them (class axis,
-embedding axis, whole-set reductions) from day one; the elementwise code generator
-recognises such specs and refuses them with a clear message."""
+embedding axis, whole-set reductions); such specs build through the structured stage,
+and the few shapes its kernels cannot run are refused with a clear message."""
 import subprocess
 import sys
 import textwrap
@@ -113,14 +113,39 @@ def test_undeclared_axis_is_refused_with_position():
     assert exc2.value.column == bad2.splitlines()[3].index("foo") + 1
 
 
-def test_elementwise_generator_refuses_structured_specs(tmp_path):
+def test_structured_specs_build_and_run(tmp_path):
+    """A structured spec builds (lossgen.derive.reductions + codegen.structured) into a module
+    whose kernels give the loss and its chain-rule gradient."""
+    import numpy as np
+    import lossgen
     path = tmp_path / "softmax_ce.toml"
     path.write_text(SOFTMAX_CE)
-    with pytest.raises(BuildError, match="structured loss"):
+    gen = generate(path)
+    assert "STRUCTURED = True" in gen.files["softmax_ce.py"]
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "lossgen.cli", "build", str(path), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "softmax_ce.py").read_text() == gen.files["softmax_ce.py"]     # reproducible
+    loss = lossgen.compile(path)
+    x = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 5.0]])
+    t = np.array([2, 0])
+    lse = np.log(np.exp(x).sum(axis=1))
+    np.testing.assert_allclose(loss.loss(x, t, reduction="none"), lse - x[[0, 1], t], rtol=1e-15)
+    softmax = np.exp(x - lse[:, None])
+    np.testing.assert_allclose(loss.grad(x, t, reduction="sum"), softmax - np.eye(3)[t], rtol=1e-14, atol=1e-16)
+
+
+def test_structured_specs_the_kernels_cannot_run_are_refused(tmp_path):
+    two_axes = SOFTMAX_CE.replace('axes = ["class"]', 'axes = ["class"]\n[[inputs]]\nname = "e"\naxes = ["embed"]', 1)
+    two_axes = two_axes.replace('loss = "', 'loss = "sum_over(e, \\"embed\\") + ', 1)
+    path = tmp_path / "two_axes.toml"
+    path.write_text(two_axes)
+    with pytest.raises(BuildError, match="one non-batch axis"):
         generate(path)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "lossgen.cli", "build", str(path), "--out", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 1
-    assert "structured loss" in proc.stderr and "Traceback" not in proc.stderr
+    assert "one non-batch axis" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() or not any(out.iterdir())

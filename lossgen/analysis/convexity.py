@@ -316,7 +316,8 @@ def convexity(problem: Problem, deadline) -> Verdict:
     """The joint verdict, with the per-input verdicts in ``inputs``."""
     names = problem.differentiable_names()
     if not problem.spec.is_elementwise:
-        return Verdict("unknown", "not analysed", "structured losses (reductions over axes) are not analysed yet")
+        from .structured import structured_convexity
+        return structured_convexity(problem, deadline)
     if not names:
         return Verdict("unknown", "not analysed", "no continuous input to be convex in")
     per = {}

@@ -85,6 +85,8 @@ class _Walker:
     names: dict[str, sp.Basic]
     axes: frozenset[str]
     nodes: int = 0
+    #: name -> Spec of a catalog loss a spec may call (composition), or None
+    losses: object = None
 
     def visit(self, node: ast.AST, depth: int = 0) -> sp.Basic:
         self.nodes += 1
@@ -183,6 +185,10 @@ class _Walker:
             raise ExpressionError(f"only plain function names may be called, not {_describe(node.func)}",
                                   node.col_offset)
         fname = node.func.id
+        if fname not in FUNCTIONS and self.losses is not None and node.func.id not in self.names:
+            callee = self.losses(fname)
+            if callee is not None:
+                return self._call_loss(callee, node, depth)
         if fname not in FUNCTIONS:
             raise ExpressionError(f"unknown function '{fname}' (allowed: {', '.join(sorted(FUNCTIONS))})",
                                   node.func.col_offset)
@@ -204,6 +210,27 @@ class _Walker:
             return func(*args)
         except (TypeError, ValueError) as exc:
             raise ExpressionError(f"bad call of '{fname}': {exc}", node.col_offset) from None
+
+    def _call_loss(self, callee, node, depth):
+        """``name(input, ..., [param, ...])``: the catalog loss ``name``'s expression with its
+        inputs (positional, in its spec order) and, optionally, its parameters replaced by
+        the arguments; parameters not given keep their defaults."""
+        if node.keywords:
+            raise ExpressionError(f"keyword arguments are not allowed in a call of '{callee.name}'",
+                                  node.keywords[0].value.col_offset)
+        args = [self.visit(a, depth) for a in node.args]
+        ins, pars = callee.inputs, callee.params
+        if not len(ins) <= len(args) <= len(ins) + len(pars):
+            raise ExpressionError(f"the catalog loss '{callee.name}' takes its inputs "
+                                  f"({', '.join(i.name for i in ins)}) and optionally its parameters "
+                                  f"({', '.join(p.name for p in pars) or 'none'}), in this order; got {len(args)} "
+                                  "arguments", node.col_offset)
+        if any(isinstance(a, tuple) or not isinstance(a, sp.Expr) for a in args):
+            raise ExpressionError(f"arguments of '{callee.name}' must be expressions", node.col_offset)
+        subs = {i.symbol: a for i, a in zip(ins, args)}
+        subs.update({p.symbol: a for p, a in zip(pars, args[len(ins):])})
+        subs.update({p.symbol: sp.nsimplify(p.default, rational=True) for p in pars[len(args) - len(ins):]})
+        return callee.loss.xreplace(subs)
 
     def _reduction_args(self, fname, node, depth):
         if len(node.args) < 2:
@@ -230,8 +257,12 @@ def _describe(node: ast.AST) -> str:
     return kinds.get(type(node), f"syntax '{type(node).__name__}'")
 
 
-def parse_expression(text: str, names: dict[str, sp.Basic], axes: frozenset[str] = frozenset()) -> sp.Basic:
+def parse_expression(text: str, names: dict[str, sp.Basic], axes: frozenset[str] = frozenset(),
+                     losses=None) -> sp.Basic:
     """Parse ``text`` into a SymPy object using only ``names`` and the whitelist.
+
+    ``losses`` (optional): name -> parsed Spec of a catalog loss, or None; a call of such a
+    name inlines that loss's expression (composition, e.g. ``bce(recon, x) + beta*vae_kl(mu, logvar)``).
 
     Raises :class:`ExpressionError` with the 0-based column of the offending token.
     """
@@ -249,7 +280,7 @@ def parse_expression(text: str, names: dict[str, sp.Basic], axes: frozenset[str]
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("expression could not be parsed (too deeply nested)") from None
     try:
-        result = _Walker(names, axes).visit(tree)
+        result = _Walker(names, axes, losses=losses).visit(tree)
     except ExpressionError as exc:
         exc.offset += offset
         raise

@@ -26,7 +26,7 @@ RESERVED = {"math", "numba", "prange", "heaviside", "check_params", "loss_none",
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 TOP_KEYS = {"name", "title", "summary", "category", "references", "loss", "numeric", "differentiable",
-            "default_reduction", "torch", "notes", "inputs", "params", "expressions"}
+            "default_reduction", "torch", "notes", "inputs", "params", "expressions", "mean_weight"}
 INPUT_KEYS = {"name", "role", "domain", "differentiable", "axes", "description"}
 PARAM_KEYS = {"name", "default", "constraint", "description"}
 
@@ -140,6 +140,9 @@ def parse_spec_text(text: str, path: str = "<spec>", sha256: str | None = None) 
         numeric = _parse(ctx, numeric_text, names, axes, key="numeric").xreplace(full_subs).xreplace(full_subs)
         spec.extra["numeric"] = numeric
         spec.extra["numeric_text"] = numeric_text
+    if "mean_weight" in data:  # structured losses: a row's share of the divisor of reduction="mean"
+        mw_text = _required_str(ctx, data, "mean_weight")
+        spec.extra["mean_weight"] = _parse(ctx, mw_text, names, axes, key="mean_weight").xreplace(full_subs)
     if differentiable and not spec.differentiable_inputs:
         raise ctx.error("a differentiable loss needs at least one input with differentiable = true",
                         "inputs", key_label="inputs")
@@ -173,11 +176,30 @@ def _check_identifier(ctx, ident, names, *, key, table, index):
         raise ctx.error(f"'{ident}' is declared twice", key, table, index)
 
 
+_LOADING: list[str] = []   # catalog specs being loaded for a composition (a call cycle is refused)
+
+
+def catalog_loss(name: str):
+    """The parsed catalog spec ``name`` (specs/NAME.toml or specs/structured/NAME.toml), for a
+    spec that calls it by name; None if there is none."""
+    from ..paths import specs_dir
+    for path in (specs_dir() / f"{name}.toml", specs_dir() / "structured" / f"{name}.toml"):
+        if path.is_file():
+            if name in _LOADING:
+                raise ExpressionError(f"catalog loss '{name}' calls itself (through {' -> '.join(_LOADING)})")
+            _LOADING.append(name)
+            try:
+                return load_spec(path)
+            finally:
+                _LOADING.pop()
+    return None
+
+
 def _parse(ctx, text, names, axes, *, key, table=None, index=None):
     if not isinstance(text, str):
         raise ctx.error(f"expected an expression string, got {type(text).__name__}", key, table, index)
     try:
-        return parse_expression(text, names, axes)
+        return parse_expression(text, names, axes, losses=catalog_loss)
     except ExpressionError as exc:
         raise ctx.error(exc.message, key, table, index, offset=exc.offset) from None
 
