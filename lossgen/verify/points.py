@@ -70,6 +70,36 @@ def edge_values(domain: Domain) -> list[float]:
     return out
 
 
+#: Magnitudes within a few binades of the largest double, where a loss whose value is
+#: still representable may overflow in an intermediate (``2*target``, ``r**2``, a
+#: difference of two inputs of opposite signs, ``0*inf`` from a term switched off by a
+#: parameter).
+NEAR_OVERFLOW = (1e306, 2.0 ** 1023)
+
+
+def near_overflow_rows(spec: Spec, base: list[float]) -> list[list[float]]:
+    """Rows at the top of the double range: each input alone at ±m for m in
+    :data:`NEAR_OVERFLOW` (the other inputs at ``base``), and each pair of inputs at
+    opposite signs ±2**1023, where their difference overflows although a result scaled
+    down from it need not."""
+    rows: list[list[float]] = []
+    ks = [k for k, i in enumerate(spec.inputs) if i.domain.values is None]
+
+    def add(assign):
+        if all(spec.inputs[k].domain.contains(v) for k, v in assign.items()):
+            rows.append([assign.get(j, b) for j, b in enumerate(base)])
+    for k in ks:
+        for m in NEAR_OVERFLOW:
+            for v in (m, -m):
+                add({k: v})
+    top = NEAR_OVERFLOW[-1]
+    for a, k in enumerate(ks):
+        for l in ks[a + 1:]:
+            for v in (top, -top):
+                add({k: v, l: -v})
+    return rows
+
+
 def special_points(spec: Spec, rng: np.random.Generator, per_kink: int = 3) -> tuple[list[np.ndarray], np.ndarray]:
     """Kinks with their float neighbours, zero residual and domain edges.
 

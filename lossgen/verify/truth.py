@@ -16,9 +16,15 @@ Precision is adaptive: an expression as written can cancel catastrophically even
 mpmath (the second derivative of log(1 + e^x) at x = 800 needs about 350 digits), so
 a value is accepted only when evaluations at successively doubled precision (50, 100,
 200, ... up to 1600 digits) agree to 30 significant digits; zero is accepted only when it
-holds at 1600 digits.
+holds at 1600 digits.  The first precision also covers the spread of the arguments'
+magnitudes (DIGITS more digits than the decimal exponents of the largest and the
+smallest non-zero argument differ by), so that a sum of arguments is exact: otherwise
+``(a - 0.98) - (0.48 + a)`` at a = 9e307 gives 0 at 50 and at 100 digits alike, and the
+two evaluations agree on the wrong value.
 """
 from __future__ import annotations
+
+import math
 
 import mpmath
 import sympy as sp
@@ -43,6 +49,19 @@ _MODULES = [{**{n: c.mpmath for n, c in PRIMITIVES.items()}, "sign": _mp_sign, "
              "DiracDelta": lambda *a: mpmath.mpf(0)}, "mpmath"]
 
 
+def _spread_digits(values) -> int:
+    """Decimal digits between the largest and the smallest non-zero finite argument."""
+    exps = []
+    for v in values:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            continue
+        if x != 0 and math.isfinite(x):
+            exps.append(math.frexp(x)[1])
+    return math.ceil((max(exps) - min(exps)) * math.log10(2)) if exps else 0
+
+
 def mp_function(expr: sp.Expr, args: tuple[sp.Symbol, ...]):
     """``f(*values) -> mpf``: ``expr`` at the given values, computed in mpmath."""
     expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
@@ -54,7 +73,7 @@ def mp_function(expr: sp.Expr, args: tuple[sp.Symbol, ...]):
 
     def call(*values):
         # never lower the precision a caller (e.g. mpmath.diff) has raised
-        dps = max(DIGITS, mpmath.mp.dps)
+        dps = max(DIGITS + _spread_digits(values), mpmath.mp.dps)
         prev = once(dps, values)
         while dps < MAX_DIGITS:
             dps *= 2
