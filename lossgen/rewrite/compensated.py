@@ -103,6 +103,18 @@ class _Builder:
             out = self.emit(Step(op, (out, k)))
         return out
 
+    def product(self, factors) -> int:
+        """Factors multiplied in order; a factor b**-1 after the first divides (a/b,
+        not a*(1/b): 1/b overflows for a subnormal b where a/b need not)."""
+        out = None
+        for f in factors:
+            if out is not None and f.is_Pow and f.exp == -1:
+                out = self.emit(Step("div", (out, self.walk(f.base))))
+                continue
+            k = self.walk(f)
+            out = k if out is None else self.emit(Step("mul", (out, k)))
+        return out
+
     def power(self, base: int, n: int) -> int:
         result, square = None, base
         while n:
@@ -129,7 +141,7 @@ class _Builder:
         if e.is_Add:
             return self.fold("add", e.args)
         if e.is_Mul:
-            return self.fold("mul", _interleaved(e.args))
+            return self.product(_interleaved(e.args))
         if e.is_Pow:
             base, ex = e.as_base_exp()
             if ex.is_Integer and 0 < abs(int(ex)) <= 16:
@@ -176,17 +188,18 @@ class _Builder:
 
 
 def _interleaved(factors) -> list:
-    """A product's factors in evaluation order: constants, then numerator and
-    denominator factors alternately, so that partial products stay near the size of
-    the result (-2 * (1/x) * x**-p * (sum ~ x) at x = 1e160 would underflow to 0 if the
-    two small factors came first)."""
+    """A product's factors in evaluation order: constants of magnitude at most 1, then
+    numerator and denominator factors alternately, then the larger constants, so that
+    partial products stay near the size of the result (-2 * (1/x) * x**-p * (sum ~ x)
+    at x = 1e160 would underflow to 0 if the two small factors came first, and
+    2*target/pred**3 at target = 2**1023, pred = 2 would overflow in 2*target)."""
     consts = [f for f in factors if not f.free_symbols]
     den = [f for f in factors if f.free_symbols and f.is_Pow and f.exp.could_extract_minus_sign()]
     num = [f for f in factors if f.free_symbols and f not in den]
-    order = list(consts)
+    order = [c for c in consts if abs(c) <= 1]
     for k in range(max(len(num), len(den))):
         order += num[k:k + 1] + den[k:k + 1]
-    return order
+    return order + [c for c in consts if abs(c) > 1]
 
 
 def program(expr: sp.Expr) -> Program | None:

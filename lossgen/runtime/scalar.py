@@ -96,7 +96,7 @@ def heaviside(x):
 
 @numba.njit(cache=True, error_model="numpy")
 def log1pmx(x):
-    if x < -0.7 or x > 1.0:
+    if not (-0.7 <= x <= 1.0):  # NaN too: the series below would never end
         return math.log1p(x) - x
     # u = x/(2 + x) and u*x to about 2**-100 (two_sum/two_prod below): near x = -0.8
     # the result is -u*x plus a smaller positive series, and u's rounding would cost ulps
