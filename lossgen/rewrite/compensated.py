@@ -105,9 +105,26 @@ class _Builder:
 
     def product(self, factors) -> int:
         """Factors multiplied in order; a factor b**-1 after the first divides (a/b,
-        not a*(1/b): 1/b overflows for a subnormal b where a/b need not)."""
+        not a*(1/b): 1/b overflows for a subnormal b where a/b need not), and a power
+        a**n (n >= 2) with a power b**-m is computed as (a/b)**min(n, m) times what
+        remains (r**2/v at r = 1e159, v = 1e10 is representable, r**2 is not)."""
+        rest, quotients = list(factors), []
+        for f in list(rest):
+            if not (f.is_Pow and f.exp.is_Integer and f.exp > 1 and f in rest):
+                continue
+            g = next((g for g in rest if g.is_Pow and g.exp.is_Integer and g.exp < 0), None)
+            if g is None:
+                continue
+            n, m = int(f.exp), -int(g.exp)
+            k = min(n, m)
+            quotients.append((f.base, g.base, k))
+            rest = [h for h in rest if h is not f and h is not g]
+            rest += [h for h in (f.base ** (n - k), g.base ** (k - m)) if h != 1]
         out = None
-        for f in factors:
+        for x, y, k in quotients:
+            q = self.power(self.emit(Step("div", (self.walk(x), self.walk(y)))), k)
+            out = q if out is None else self.emit(Step("mul", (out, q)))
+        for f in rest:
             if out is not None and f.is_Pow and f.exp == -1:
                 out = self.emit(Step("div", (out, self.walk(f.base))))
                 continue
@@ -189,13 +206,17 @@ class _Builder:
 
 def _interleaved(factors) -> list:
     """A product's factors in evaluation order: constants of magnitude at most 1, then
-    numerator and denominator factors alternately, then the larger constants, so that
+    numerator (compound factors before bare symbols) and denominator factors
+    alternately, then the larger constants, so that
     partial products stay near the size of the result (-2 * (1/x) * x**-p * (sum ~ x)
     at x = 1e160 would underflow to 0 if the two small factors came first, and
     2*target/pred**3 at target = 2**1023, pred = 2 would overflow in 2*target)."""
     consts = [f for f in factors if not f.free_symbols]
     den = [f for f in factors if f.free_symbols and f.is_Pow and f.exp.could_extract_minus_sign()]
     num = [f for f in factors if f.free_symbols and f not in den]
+    # bare symbols (parameters, mostly) after the compound factors: gamma*ce*dL at a
+    # saturated focal logit is 0 as ce*dL = huge*0 = 0, and NaN as (gamma*ce)*dL = inf*0
+    num = [f for f in num if not f.is_Symbol] + [f for f in num if f.is_Symbol]
     order = [c for c in consts if abs(c) <= 1]
     for k in range(max(len(num), len(den))):
         order += num[k:k + 1] + den[k:k + 1]
@@ -223,7 +244,7 @@ def _two_sum(a, b):
 
 def _two_prod(a, b):
     p = a * b
-    ok = np.isfinite(p) & (np.abs(a) <= 1e300) & (np.abs(b) <= 1e300) & (p != 0)
+    ok = (np.abs(p) <= 1e300) & (np.abs(a) <= 1e300) & (np.abs(b) <= 1e300) & (p != 0)
     t = 134217729.0 * a
     ah = t - (t - a)
     al = a - ah

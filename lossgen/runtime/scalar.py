@@ -154,7 +154,8 @@ def two_sum(a, b):
 @numba.njit(cache=True, error_model="numpy")
 def two_prod(a, b):
     p = a * b
-    if not math.isfinite(p) or abs(a) > _SPLIT_MAX or abs(b) > _SPLIT_MAX or p == 0.0:
+    # (also |p| > _SPLIT_MAX: the partial product ah*bh may round past the largest double)
+    if not abs(p) <= _SPLIT_MAX or abs(a) > _SPLIT_MAX or abs(b) > _SPLIT_MAX or p == 0.0:
         return p, 0.0
     t = _SPLITTER * a
     ah = t - (t - a)
