@@ -87,3 +87,14 @@ def test_two_prod_error_term_near_the_largest_double():
 
 def test_log1pmx_of_nan_is_nan_and_returns():
     assert math.isnan(scalar.log1pmx(math.nan))
+
+
+def test_dd_div_when_the_check_product_overflows():
+    # max/3 times 3 rounds past the largest double; the quotient is still max/3
+    big = float(np.finfo(np.float64).max)
+    q, r = scalar.dd_div(big, 0.0, 3.0, 0.0)
+    assert math.isfinite(q) and math.isfinite(r)
+    assert abs(mpmath.mpf(q) + r - mpmath.mpf(big) / 3) <= mpmath.mpf(big) / 3 * 2.0 ** -52
+    from lossgen.rewrite.compensated import _dd_div
+    qv, rv = _dd_div(np.array([big]), np.array([0.0]), np.array([3.0]), np.array([0.0]))
+    assert math.isfinite(qv[0]) and math.isfinite(rv[0])

@@ -259,7 +259,7 @@ def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
     r = ((ah - p) - e + al - q * bl) / bh
-    ok = np.isfinite(q) & (q != 0)
+    ok = np.isfinite(q) & (q != 0) & np.isfinite(p)
     s, t = _two_sum(q, np.where(ok, r, 0.0))
     return np.where(ok, s, q), np.where(ok, t, 0.0)
 

@@ -188,6 +188,8 @@ def dd_div(ah, al, bh, bl):
     if not math.isfinite(q) or q == 0.0:
         return q, 0.0
     p, e = two_prod(q, bh)
+    if not math.isfinite(p):  # q*b rounds past the largest double: q alone
+        return q, 0.0
     r = ((ah - p) - e + al - q * bl) / bh
     return two_sum(q, r)
 
