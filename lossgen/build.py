@@ -178,6 +178,35 @@ def build_one(spec_path: Path, out_dir: Path | None = None, force: bool = False,
                        seconds=time.perf_counter() - t0, files=tuple(gen.files))
 
 
+def build_many(spec_paths: list[Path], out_dir: Path | None = None, force: bool = False,
+               certify: bool = True, jobs: int | None = None, on_result=None) -> list[BuildResult]:
+    """:func:`build_one` for each spec, in ``jobs`` worker processes (default: one per CPU).
+
+    Each spec writes only its own files, and generation never depends on timing or on
+    the order of the specs, so the output is the same bytes as a serial build.  Results
+    come back in the order of ``spec_paths``; ``on_result(k, result)`` is called as each
+    one arrives (in that order).  ``jobs=1`` builds in this process."""
+    paths = [Path(p) for p in spec_paths]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(paths) or 1))
+    results: list[BuildResult] = []
+    if jobs == 1:
+        for k, path in enumerate(paths):
+            results.append(build_one(path, out_dir, force=force, certify=certify))
+            if on_result:
+                on_result(k, results[-1])
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    # spawn, not fork: a forked child would inherit the parent's Numba threading state
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(build_one, path, out_dir, force, certify) for path in paths]
+        for k, fut in enumerate(futures):
+            results.append(fut.result())
+            if on_result:
+                on_result(k, results[-1])
+    return results
+
+
 def _write_keeping_certificate(path: Path, text: str) -> bool:
     """Write a freshly generated module, unless the file already holds exactly that body
     (then its certificate, a measurement of that body, stays)."""

@@ -13,12 +13,18 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .build import generate, write_atomic
+from typing import TYPE_CHECKING
+
 from .errors import LossgenError
 from .fingerprint import generator_sha256
 from .paths import cache_dir, generated_dir, specs_dir
 from .runtime.loss import Loss
-from .spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    from .spec import Spec
+
+# Getting a catalog loss imports its generated module and Numba, nothing else: the spec
+# parser and the generator (SymPy, ~1 s) are imported only by spec_for and compile.
 
 
 def catalog() -> list[str]:
@@ -45,6 +51,7 @@ def spec_for(name: str) -> Spec:
     path = specs_dir() / f"{name}.toml"
     if not path.is_file():
         raise LossgenError(f"no catalog loss named '{name}'")
+    from .spec import load_spec
     return load_spec(path)
 
 
@@ -69,6 +76,8 @@ def get(name: str) -> Loss:
 
 def compile(path: str | Path) -> Loss:  # noqa: A001 - the contract's name
     """Compile a spec file from anywhere on disk into a :class:`Loss`."""
+    from .build import generate, write_atomic
+    from .spec import load_spec
     path = Path(path)
     spec = load_spec(path)
     key = hashlib.sha256((spec.source_sha256 + generator_sha256()).encode()).hexdigest()[:16]

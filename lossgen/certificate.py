@@ -25,21 +25,11 @@ import re
 from pathlib import Path
 
 from .errors import LossgenError
+from .verify.ulps import BUDGET_FLOAT32, BUDGET_HESSIAN, BUDGET_VALUE, budget  # noqa: F401 (re-exported)
 
 HEADER_LINES = 4
 START = "# accuracy certificate of content sha256 "
 _START_RE = re.compile(r"# accuracy certificate of content sha256 (?P<content>[0-9a-f]{64})\n")
-
-#: Budgets in ulps (issue 3): values and gradients, Hessians, anything in float32.
-BUDGET_VALUE = 8.0
-BUDGET_HESSIAN = 16.0
-BUDGET_FLOAT32 = 4.0
-
-
-def budget(output: str, dtype: str) -> float:
-    if dtype == "float32":
-        return BUDGET_FLOAT32
-    return BUDGET_HESSIAN if output.startswith("d2/") else BUDGET_VALUE
 
 
 def split(text: str) -> tuple[str, str, str]:

@@ -11,6 +11,8 @@
     lossgen list --properties              the catalog's properties as one comparison table
     lossgen new NAME --expr EXPR [--param NAME=VALUE ...] [-o FILE]
                                            the spec, its derivatives and properties at once
+    lossgen bench [NAME ...] [--n N] [--dtype D] [--write RESULTS.md]
+                                           CPU benchmark against NumPy, torch, scikit-learn
 
 `show`, `new` and `build` take --format rich|plain|auto: auto (the default) renders with
 rich (typeset formulas, tables, a progress bar) when standard output is a terminal, and
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +55,7 @@ def _resolve_spec(arg: str) -> Path:
 
 
 def cmd_build(args) -> int:
-    from .build import build_one, catalog_spec_paths
+    from .build import build_many, catalog_spec_paths
     paths = [_resolve_spec(s) for s in args.specs] if args.specs else catalog_spec_paths()
     out = Path(args.out) if args.out else None
     t0 = time.perf_counter()
@@ -62,10 +65,10 @@ def cmd_build(args) -> int:
     # directory does not measure (lossgen accuracy PATH does, on demand)
     certify = out is None and not args.no_certify
     with _build_reporter(args, len(paths)) as advance:
-        for k, path in enumerate(paths, 1):
-            res = build_one(path, out, force=args.force, certify=certify)
+        def arrived(k, res):
             results.append(res)
-            advance(k, len(paths), width, res, path)
+            advance(k + 1, len(paths), width, res, paths[k])
+        build_many(paths, out, force=args.force, certify=certify, jobs=args.jobs or None, on_result=arrived)
     failed = [r for r in results if r.status == "failed"]
     counts = {s: sum(r.status == s for r in results) for s in ("written", "unchanged", "certified", "failed")}
     if not args.quiet:
@@ -91,7 +94,7 @@ def cmd_build(args) -> int:
 def cmd_docs(args) -> int:
     from .docs import build_docs
     from .docs.store import docs_dir
-    res = build_docs(jobs=max(1, getattr(args, "jobs", 1) or 1), pdf=not getattr(args, "no_pdf", False))
+    res = build_docs(jobs=max(1, getattr(args, "jobs", 1) or os.cpu_count() or 1), pdf=not getattr(args, "no_pdf", False))
     counts = {s: sum(st == s for _, st, _ in res.sections) for s in ("written", "unchanged", "failed")}
     print(f"docs: {counts['written']} section(s) written, {counts['unchanged']} unchanged, {counts['failed']} failed; "
           f"pdf {res.pdf}; {res.seconds:.1f} s -> {docs_dir()}")
@@ -345,6 +348,24 @@ def _format_option(parser) -> None:
                              "text for scripts) or auto (rich on a terminal; the default)")
 
 
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `lossgen bench` and benchmarks/cpu_bench.py (here, not in
+    lossgen.bench, so that building the parser does not import Numba)."""
+    p.add_argument("names", nargs="*", metavar="NAME", help="catalog losses (default: all elementwise ones)")
+    p.add_argument("--n", type=lambda s: int(float(s)), default=10**7, help="elements per array (default 1e7)")
+    p.add_argument("--repeat", type=int, default=5, help="timed calls per median (default 5)")
+    p.add_argument("--dtype", choices=("float64", "float32"), action="append", help="default: both")
+    p.add_argument("--no-numpy", action="store_true", help="skip the NumPy expression")
+    p.add_argument("--no-torch", action="store_true", help="skip torch")
+    p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
+    p.add_argument("--write", metavar="FILE", help="update the CPU section of this RESULTS.md")
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_from_args
+    return run_from_args(args, "lossgen bench")
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="lossgen", description="Losses written once as mathematics.")
     from ._version import __version__
@@ -360,7 +381,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="print only the summary line (and errors)")
     _format_option(b)
     b.add_argument("--no-docs", action="store_true", help="do not bring docs/ up to date after a catalog build")
-    b.add_argument("--jobs", type=int, default=1, help="docs sections built in parallel worker processes")
+    b.add_argument("--jobs", type=int, default=0,
+                   help="worker processes for the specs and the docs sections (default: one per CPU)")
     b.add_argument("--no-pdf", action="store_true", help="do not compile docs/catalog.pdf")
     b.set_defaults(func=cmd_build)
     dc = sub.add_parser("docs", help="catalog docs: LaTeX/Markdown per loss, plots, catalog.pdf (incremental)")
@@ -407,6 +429,9 @@ def make_parser() -> argparse.ArgumentParser:
     n.add_argument("--deadline", type=float, default=30.0, help="seconds for the properties (default 30)")
     _format_option(n)
     n.set_defaults(func=cmd_new)
+    bn = sub.add_parser("bench", help="CPU benchmark against NumPy, torch, scikit-learn and memory bandwidth")
+    add_bench_arguments(bn)
+    bn.set_defaults(func=cmd_bench)
     return ap
 
 

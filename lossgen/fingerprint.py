@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-
-import mpmath
-import sympy
+from importlib.metadata import version
 
 from .paths import PACKAGE_DIR
 
@@ -36,4 +34,5 @@ def source_sha256(label: str, parts: tuple[str, ...]) -> str:
 
 @functools.lru_cache(maxsize=1)
 def generator_sha256() -> str:
-    return source_sha256(f"sympy {sympy.__version__}\0mpmath {mpmath.__version__}", GENERATOR_PARTS)
+    # the installed versions, read without importing SymPy (about a second)
+    return source_sha256(f"sympy {version('sympy')}\0mpmath {version('mpmath')}", GENERATOR_PARTS)

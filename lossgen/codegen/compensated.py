@@ -15,13 +15,24 @@ from .printer import print_expr
 _EXACT_LOW = "0.0"
 
 
-def program_lines(prog: Program, prefix: str) -> tuple[list[tuple[str, str]], str]:
-    """(assignments, expression of the rounded result)."""
+def program_lines(prog: Program, prefix: str,
+                  computed: dict[str, tuple[str, str]] | None = None) -> tuple[list[tuple[str, str]], str]:
+    """(assignments, expression of the rounded result).
+
+    ``computed`` maps the right-hand side of every pair assigned so far in the same
+    point function to its names: a step whose right-hand side is already there (the
+    same pure operation on the same values, e.g. ``dd_exp(pred, 0.0)`` in both the loss
+    and the gradient) reuses that pair instead of computing it again, which changes no
+    result.  Pass one dict to every program of a point function."""
     names: list[tuple[str, str]] = []
     lines: list[tuple[str, str]] = []
+    computed = {} if computed is None else computed
 
     def assign(k: int, rhs: str) -> tuple[str, str]:
+        if rhs in computed:
+            return computed[rhs]
         h, lo = f"{prefix}{k}h", f"{prefix}{k}l"
+        computed[rhs] = (h, lo)
         lines.append((f"{h}, {lo}", rhs))
         return h, lo
 

@@ -19,6 +19,7 @@ length n or 0 (no weights); ``_scale`` multiplies every derivative (1 for sum/no
 """
 from __future__ import annotations
 
+import functools
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,8 @@ import sympy as sp
 from .._version import __version__
 from ..rewrite import Lowered
 from ..spec.model import Spec
-from .point import PointFunction, point_function
+from .point import PointFunction
+from .point import point_function as _point_function
 from .printer import print_expr
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -75,8 +77,10 @@ def _fmt_ulp(x: float) -> str:
     return f"{x:.1f}" if x < 1e4 else f"{x:.1e}"
 
 
-def _kernels(lowered: Lowered, args: tuple[str, ...], dnames: tuple[str, ...]):
-    """Point functions and the kernels that call them."""
+def _kernels(lowered: Lowered, args: tuple[str, ...], dnames: tuple[str, ...], helpers: dict):
+    """Point functions and the kernels that call them; the double-double helpers of
+    guarded compensated forms are collected in ``helpers``."""
+    point_function = functools.partial(_point_function, helpers=helpers)
     points: list[PointFunction] = [point_function("point_loss", "The loss of one element.", args,
                                                   [lowered.loss.expr])]
     kernels = [
@@ -124,8 +128,9 @@ def build_context(spec: Spec, lowered: Lowered, generator_sha256: str, source_la
     ins = tuple(i.name for i in spec.inputs)
     pars = tuple(p.name for p in spec.params)
     dnames = tuple(i.name for i in spec.differentiable_inputs)
-    points, kernels = _kernels(lowered, ins + pars, dnames)
-    runtime_imports = sorted(set().union(*(p.runtime_calls for p in points)))
+    helpers: dict = {}
+    points, kernels = _kernels(lowered, ins + pars, dnames, helpers)
+    runtime_imports = sorted(set().union(*(p.runtime_calls for p in points + list(helpers.values()))))
     checks = [(print_expr(p.constraint), p.constraint_text, p.name) for p in spec.params if p.constraint is not None]
     doc_derivs = []
     lowering = [("loss", lowered.loss)]
@@ -149,6 +154,7 @@ def build_context(spec: Spec, lowered: Lowered, generator_sha256: str, source_la
         "params": pars,
         "dnames": dnames,
         "points": points,
+        "helpers": list(helpers.values()),
         "kernels": kernels,
         "runtime_imports": runtime_imports,
         "checks": checks,

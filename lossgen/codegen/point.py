@@ -28,22 +28,35 @@ class PointFunction:
     runtime_calls: frozenset[str]
 
 
-def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Expr]) -> PointFunction:
+def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Expr],
+                   helpers: dict[str, PointFunction] | None = None) -> PointFunction:
     """Straight-line code computing ``exprs`` from ``args``, with temporaries for
     repeated subexpressions.
 
     A compensated form is computed first, by its own double-double code, and enters the
     rest as one temporary (``_c<j>``); elimination of common subexpressions does not
-    look inside it, since rounding its parts to doubles would defeat it."""
+    look inside it, since rounding its parts to doubles would defeat it, but identical
+    double-double steps of several compensated forms are computed once.
+
+    A guarded compensated sum (``Compensated(e, ratio)``) is computed in plain doubles,
+    term by term; where the terms cancel by more than ``ratio`` a helper function with
+    the double-double code is called instead (a conditional expression, so the helper
+    runs only then).  Helpers are collected in ``helpers`` (one per distinct program,
+    shared by the point functions of a module) for the module to define."""
+    helpers = {} if helpers is None else helpers
     exprs = [almost_everywhere(e) for e in exprs]
     dd_lines: list[tuple[str, str]] = []
     marks: dict = {}
+    computed: dict = {}     # double-double steps shared between the compensated forms
     for e in exprs:
         for node in sp.preorder_traversal(e):
             if isinstance(node, Compensated) and node not in marks:
                 j = len(marks)
-                lines, result = program_lines(program(node.args[0]), f"_c{j}_")
-                dd_lines += lines + [(f"_c{j}", result)]
+                if node.guard is None:
+                    lines, result = program_lines(program(node.args[0]), f"_c{j}_", computed)
+                    dd_lines += lines + [(f"_c{j}", result)]
+                else:
+                    dd_lines += _guarded_lines(node, f"_c{j}", args, helpers)
                 marks[node] = sp.Symbol(f"_c{j}", real=True)
     exprs = [e.xreplace(marks) for e in exprs]
     taken = set(args)
@@ -62,8 +75,29 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
         returns_list.append(print_expr(reduced[0]))
     assignments = tuple(dd_lines) + tuple(body)
     returns = tuple(returns_list)
-    text = " ".join(v for _, v in assignments) + " " + " ".join(returns)
+    return PointFunction(name, doc, args, assignments, returns, _runtime_calls(assignments, returns))
+
+
+def _runtime_calls(assignments, returns) -> frozenset[str]:
+    """The names of lossgen.runtime.scalar the code calls (the module imports them)."""
     from ..runtime import scalar
-    calls = frozenset(n for n in dir(scalar) if not n.startswith("_") and f"{n}(" in text
-                      and n not in ("math", "numba"))
-    return PointFunction(name, doc, args, assignments, returns, calls)
+    text = " ".join(v for _, v in assignments) + " " + " ".join(returns)
+    return frozenset(n for n in dir(scalar) if not n.startswith("_") and f"{n}(" in text
+                     and n not in ("math", "numba"))
+
+
+def _guarded_lines(node: Compensated, name: str, args: tuple[str, ...],
+                   helpers: dict[str, PointFunction]) -> list[tuple[str, str]]:
+    """``name = plain sum if its terms do not cancel, else the double-double helper``."""
+    lines, result = program_lines(program(node.args[0]), "_d")
+    key = repr((lines, result))
+    if key not in helpers:
+        helpers[key] = PointFunction(
+            f"compensated_{len(helpers)}", "Double-double evaluation, called where the plain sum cancels.",
+            args, tuple(lines), (result,), _runtime_calls(lines, (result,)))
+    helper = helpers[key].name
+    terms = [(f"{name}_t{i}", print_expr(t)) for i, t in enumerate(node.args[0].args)]
+    size = " + ".join(f"abs({t})" for t, _ in terms)
+    total = f"{name}_sum"
+    return terms + [(total, " + ".join(t for t, _ in terms)),
+                    (name, f"{total} if {size} <= {node.guard!r}*abs({total}) else {helper}({', '.join(args)})")]

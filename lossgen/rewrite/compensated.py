@@ -32,10 +32,26 @@ from ..runtime import scalar
 from ..verify.floats import float_function
 
 
-class Compensated(sp.Function):
-    """Marker: the kernel evaluates the argument in double-double arithmetic."""
+#: A guarded compensated sum is computed in plain doubles when its terms cancel by at
+#: most this factor (sum of |terms| <= GUARD_RATIO * |sum|), in double-double otherwise.
+GUARD_RATIO = 2.0
 
-    nargs = 1
+
+class Compensated(sp.Function):
+    """Marker: the kernel evaluates the argument in double-double arithmetic.
+
+    ``Compensated(e, GUARD_RATIO)`` (a *guarded* form, ``e`` a sum) evaluates the terms
+    of ``e`` in plain doubles first and keeps their sum where it does not cancel
+    (sum |t_i| <= GUARD_RATIO |sum t_i|); only the other elements run the double-double
+    program, so the cost is the plain form's wherever no cancellation happens.  Like any
+    candidate, a guarded form is kept only if it measures within budget."""
+
+    nargs = (1, 2)
+
+    @property
+    def guard(self) -> float | None:
+        """The guard's cancellation ratio, or None (always double-double)."""
+        return float(self.args[1]) if len(self.args) == 2 else None
 
     def _eval_is_real(self):
         return self.args[0].is_real
@@ -44,7 +60,8 @@ class Compensated(sp.Function):
         return printer._print(self.args[0])
 
     def _sympystr(self, printer):
-        return f"Compensated({printer._print(self.args[0])})"
+        guard = "" if self.guard is None else f", guarded at {self.guard:g}"
+        return f"Compensated({printer._print(self.args[0])}{guard})"
 
 
 def placeholders(n: int) -> tuple[sp.Symbol, ...]:
@@ -221,6 +238,28 @@ def _interleaved(factors) -> list:
     for k in range(max(len(num), len(den))):
         order += num[k:k + 1] + den[k:k + 1]
     return order + [c for c in consts if abs(c) > 1]
+
+
+def guarded(expr: sp.Expr) -> Compensated | None:
+    """The guarded compensated form of ``expr`` (None unless ``expr`` is a sum)."""
+    return Compensated(expr, sp.Float(GUARD_RATIO)) if isinstance(expr, sp.Add) else None
+
+
+def evaluate_marked(node: Compensated, args: tuple[sp.Symbol, ...], arrays) -> np.ndarray:
+    """A compensated candidate's values on float64 arrays: the program's, or for a
+    guarded one the plain sum where its terms do not cancel, as the kernel computes."""
+    exact = evaluate(program(node.args[0]), args, arrays)
+    if node.guard is None:
+        return exact
+    n = len(arrays[0])
+    with np.errstate(all="ignore"):
+        terms = [np.broadcast_to(np.asarray(float_function(t, args)(*arrays), dtype=np.float64), (n,))
+                 for t in node.args[0].args]
+        total, size = terms[0], np.abs(terms[0])
+        for t in terms[1:]:
+            total, size = total + t, size + np.abs(t)
+        plain = size <= node.guard * np.abs(total)
+    return np.where(plain, total, exact)
 
 
 def program(expr: sp.Expr) -> Program | None:

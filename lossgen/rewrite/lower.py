@@ -7,7 +7,7 @@ simplified; when the spec gives a ``numeric`` form, also that form and its deriv
 Every candidate is an identity of the mathematics, so the choice affects accuracy
 only.  Each candidate is evaluated in float64 (:mod:`lossgen.verify.floats`) on a
 deterministic probe grid (random points of each input's domain, magnitudes from 1e-12
-to 1e6, kink neighbours) and compared with the truth from mpmath at 50 digits:
+to 1e300, kink neighbours, and the accuracy certificate's own adversarial grid) and compared with the truth from mpmath at 50 digits:
 
     typical error = |float - truth| / ulp(max(|truth|, median |truth|))
     relative error = |float - truth| / ulp(max(|truth|, smallest normal))
@@ -17,8 +17,14 @@ while the truth is finite, then by the sum of the power-of-two buckets (log2, ro
 worst typical and worst relative errors, so a form that cancels somewhere loses to one
 that does not, while quantities that cancel in every form are ranked by their typical
 error; then by the typical bucket alone, then by the number of points with a relative
-error over 2 ulps, then by the number of operations.  No
-timing enters the choice, so the generated code is reproducible byte for byte.
+error over 2 ulps, then by the number of operations.
+
+Plain (double) forms come first, because they are several to a hundred times faster
+than compensated (double-double) ones: only when the best plain form errs by more than
+half of the quantity's budget (8 ulp for values and gradients, 16 for Hessians; half,
+because the certificate's grid is larger than the probe grid) are its best few forms
+also tried compensated, and the ranking above decides among them all.  No timing
+enters the choice, so the generated code is reproducible byte for byte.
 """
 from __future__ import annotations
 
@@ -32,11 +38,12 @@ import sympy as sp
 from ..derive.derivatives import Derivatives, almost_everywhere, tidy
 from ..errors import SpecError
 from ..spec.model import Spec
+from ..verify.accuracy import adversarial_grid
 from ..verify.floats import float_function
 from ..verify.points import edge_values, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
-from ..verify.ulps import ulp_error
-from .compensated import Compensated, evaluate, program
+from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
+from .compensated import Compensated, evaluate_marked, guarded, program
 from .rules import apply_rules
 from .selects import step_selects
 
@@ -48,10 +55,11 @@ FACTOR_MAX_OPS = 120
 SIMPLIFY_MAX_OPS = 80
 FACTOR_MAX_KINKS = 6
 SIMPLIFY_MAX_KINKS = 2
-#: A quantity whose best plain form errs by more than this many ulps somewhere on the
-#: probe grid is also tried in double-double (:mod:`.compensated`), from its best few
-#: plain forms; the compensated form is kept only if it is measurably more accurate.
-COMPENSATE_ABOVE_ULP = 1.5
+#: A quantity whose best plain form errs somewhere on the probe grid by more than this
+#: share of its budget is also tried in double-double (:mod:`.compensated`), from its
+#: best few plain forms; the compensated form is kept only if it is measurably more
+#: accurate.
+COMPENSATE_ABOVE_SHARE = 0.5
 COMPENSATE_TOP = 3
 _KINK_ATOMS = (sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min)
 PROBE_RANDOM = 32
@@ -149,6 +157,12 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
     pts, at_kink = special_points(spec, rng, per_kink=1)
     for j, col in enumerate(cols):
         col.extend(np.asarray(pts[j])[~at_kink] if len(pts) else [])
+    # the certificate's own float64 grid, away from kinks (where its truth takes either
+    # side): a form chosen here is then within budget where the certificate measures
+    adv, adv_at, adv_near = adversarial_grid(spec, np.float64)
+    away = ~(adv_at | adv_near)
+    for j, col in enumerate(cols):
+        col.extend(adv[j][away])
     defaults = {p.name: p.default for p in spec.params}
     pcols = [[p.default] * len(cols[0]) for p in spec.params]
     for ip, p in enumerate(spec.params):
@@ -191,7 +205,7 @@ class _Scorer:
         relative error in ulps over the other points, number of points whose relative
         error exceeds 2 ulps)."""
         if isinstance(expr, Compensated):
-            values = evaluate(program(expr.args[0]), self.args, self.grid)
+            values = evaluate_marked(expr, self.args, self.grid)
         else:
             values = float_function(expr, self.args)(*self.grid)
         typical = relative = 0.0
@@ -244,8 +258,15 @@ def _piecewise_map(fn, expr: sp.Expr) -> sp.Expr:
     return fn(expr)
 
 
+def _worst(scored_entry) -> float:
+    """The worse of a scored candidate's typical and relative errors."""
+    return max(scored_entry[4], scored_entry[5])
+
+
 def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
-           named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> Choice:
+           named: tuple[tuple[sp.Symbol, sp.Expr], ...] = (), budget: float = BUDGET_VALUE) -> Choice:
+    """The best form of one quantity (ranked as the module docstring says), compensated
+    only if no plain form is within ``COMPENSATE_ABOVE_SHARE * budget`` ulps."""
     seen: list[sp.Expr] = []
     scored = []
 
@@ -262,13 +283,27 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
             seen.append(cand)
             score(cand, f"{prefix}, {how}" if prefix else how)
     scored.sort(key=lambda s: s[:2])
-    if max(scored[0][4], scored[0][5]) > COMPENSATE_ABOVE_ULP:
-        # no plain form is accurate enough: try the best few in double-double
+    best_plain = scored[0]
+    if best_plain[6] or _worst(best_plain) > COMPENSATE_ABOVE_SHARE * budget:
+        # no plain form is accurate enough: try the best few in double-double; the
+        # ranking keeps one only if it measures more accurate than every plain form
         for _, _, cand, label, *_ in scored[:COMPENSATE_TOP]:
             if program(cand) is not None:
                 seen.append(cand)
                 score(Compensated(cand), f"{label}, compensated")
+                if guarded(cand) is not None:
+                    score(guarded(cand), f"{label}, compensated where it cancels")
         scored.sort(key=lambda s: s[:2])
+        best = scored[0]
+        if isinstance(best[2], Compensated) and best[2].guard is None:
+            # the same form guarded serves as well if it is within half the budget or no
+            # worse at its worst: it runs the double-double code only where the plain sum
+            # cancels
+            twin = [t for t in scored if t[2] == guarded(best[2].args[0])]
+            if twin and twin[0][6] <= best[6] and \
+                    _worst(twin[0]) <= max(COMPENSATE_ABOVE_SHARE * budget, _worst(best)):
+                scored.remove(twin[0])
+                scored.insert(0, twin[0])
     _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:
         err = rel = math.inf
@@ -340,6 +375,6 @@ def lower(spec: Spec, derivs: Derivatives | None) -> Lowered:
                 row.append(hess[b][a])
                 continue
             bases = [("", derivs.hess[a][b])] + [(label, tidy(sp.diff(f, va, vb))) for label, f in alternatives]
-            row.append(choose(_Scorer(sp.diff(spec.loss, va, vb), args, grid), bases, named))
+            row.append(choose(_Scorer(sp.diff(spec.loss, va, vb), args, grid), bases, named, BUDGET_HESSIAN))
         hess.append(tuple(row))
     return Lowered(loss, tuple(grads), tuple(hess))

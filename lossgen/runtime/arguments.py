@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from . import buffers
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 REDUCTIONS = ("none", "sum", "mean")
 
@@ -40,6 +42,24 @@ def bind_positional(where: str, input_names: tuple[str, ...], arrays: tuple, kwa
         if name in kwargs:
             raise TypeError(f"{where}: input '{name}' given both by position and by keyword")
     return values
+
+
+def plain_inputs(arrays: tuple, count: int) -> list[np.ndarray] | None:
+    """The common case, checked in a few attribute reads: exactly ``count`` positional
+    ndarrays (not subclasses) of one float dtype and one shape.  None otherwise, and
+    :func:`bind_inputs` then does the full binding with its error messages."""
+    if len(arrays) != count:
+        return None
+    x0 = arrays[0]
+    if type(x0) is not np.ndarray:
+        return None
+    dtype, shape = x0.dtype, x0.shape
+    if dtype not in FLOAT_DTYPES:
+        return None
+    for x in arrays:
+        if type(x) is not np.ndarray or x.dtype != dtype or x.shape != shape:
+            return None
+    return list(arrays)
 
 
 def bind_inputs(where: str, input_names: tuple[str, ...], arrays: tuple, kwargs: dict) -> list[np.ndarray]:
@@ -92,7 +112,8 @@ def weight_vector(where: str, weight, shape, dtype, empty: np.ndarray) -> np.nda
 
 
 def out_buffers(where: str, out, count: int, shape, dtype, names: tuple[str, ...]) -> list[np.ndarray]:
-    """Output arrays: given ones are checked (shape, dtype, writeable, C-contiguous), others allocated.
+    """Output arrays: given ones are checked (shape, dtype, writeable, C-contiguous), others
+    allocated (:mod:`.buffers`: an array no one holds any more is reused).
 
     ``out`` is None, one array (when ``count == 1``) or a sequence of ``count`` entries,
     each an array or None.
@@ -110,7 +131,7 @@ def out_buffers(where: str, out, count: int, shape, dtype, names: tuple[str, ...
     bufs = []
     for buf, name in zip(given, names):
         if buf is None:
-            bufs.append(np.empty(shape, dtype=dtype))
+            bufs.append(buffers.empty(shape, dtype))     # recycled when the caller dropped an old one
             continue
         if not isinstance(buf, np.ndarray):
             raise TypeError(f"{where}: out '{name}' must be a numpy array, got {type(buf).__name__}")
@@ -135,11 +156,13 @@ def separate_overlaps(flat_inputs: list[np.ndarray], weight: np.ndarray,
     chunk would read elements another chunk has already overwritten.  Such inputs are
     copied first, as NumPy ufuncs do.
     """
-    outs = [b.reshape(-1) for b in bufs]
+    outs = [b.reshape(-1) for b in bufs if b.size]
+    if not outs:
+        return flat_inputs, weight
 
     def separate(x):
         for o in outs:
-            if o.size and x.size and np.may_share_memory(x, o):
+            if x.size and np.may_share_memory(x, o):
                 same = (x.__array_interface__["data"][0] == o.__array_interface__["data"][0]
                         and x.strides == o.strides and x.shape == o.shape and x.dtype == o.dtype)
                 if not same:

@@ -19,10 +19,26 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NotDifferentiableError
-from .arguments import (bind_inputs, bind_params, check_reduction, out_buffers, separate_overlaps,
-                        weight_vector)
+from .arguments import (bind_inputs, bind_params, check_reduction, out_buffers, plain_inputs,
+                        separate_overlaps, weight_vector)
 
 _EMPTY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+
+
+def _flat_input(x):
+    """``x`` as a C-contiguous 1-d array: a view when it is C-contiguous, else a copy.
+
+    The sum kernels vectorise their float64 total over contiguous data; a strided input
+    would be summed in another order, so the same values laid out differently would give
+    a total differing in the last bit.  Copying makes results independent of layout."""
+    if x.flags.c_contiguous:
+        return x if x.ndim == 1 else x.reshape(-1)
+    return np.ascontiguousarray(x).reshape(-1)
+
+
+def _flat(bufs):
+    """1-d views of the output buffers (C-contiguous, so no copy)."""
+    return [b if b.ndim == 1 else b.reshape(-1) for b in bufs]
 
 
 class Loss:
@@ -39,6 +55,13 @@ class Loss:
         self._spec = spec
         self._properties = None
         self._cuda = None
+        # per-call constants, computed once (the per-call Python cost is part of every
+        # small-batch call: see benchmarks/RESULTS.md)
+        self._input_set = frozenset(self.input_names)
+        self._where = {m: f"{self.name}.{m}" for m in
+                       ("loss", "grad", "hess", "loss_grad", "grad_hess", "hess_full")}
+        self._name_cache = {p: tuple(f"{p}_{n}" for n in self.diff_names) for p in ("grad", "hess")}
+        self._default_params = None     # the defaults, once check_params accepted them
 
     def __repr__(self) -> str:
         params = ", ".join(f"{n}={v}" for n, v in self.params)
@@ -77,16 +100,30 @@ class Loss:
 
     # -- argument handling -------------------------------------------------------------
     def _prepare(self, method, arrays, kwargs, reduction, weight):
-        where = f"{self.name}.{method}"
-        kwargs = dict(kwargs)
-        xs = bind_inputs(where, self.input_names, arrays, kwargs)
-        params = bind_params(where, self.params, kwargs)
-        self.module.check_params(*params)
-        shape, dtype = xs[0].shape, xs[0].dtype
+        """(where, flattened inputs, parameter values, weights, reduction, shape, dtype).
+
+        ``kwargs`` is the call's own ``**kwargs`` dict (inputs given by keyword are popped
+        from it).  Positional same-dtype ndarrays and default parameters take a short path
+        through the same checks."""
+        where = self._where[method]
+        xs = plain_inputs(arrays, len(self.input_names))
+        if xs is None or (kwargs and not self._input_set.isdisjoint(kwargs)):
+            xs = bind_inputs(where, self.input_names, arrays, kwargs)
+        if kwargs:
+            params = bind_params(where, self.params, kwargs)
+            self.module.check_params(*params)
+        else:
+            params = self._default_params
+            if params is None:
+                params = bind_params(where, self.params, kwargs)
+                self.module.check_params(*params)
+                self._default_params = params
+        x0 = xs[0]
+        shape, dtype = x0.shape, x0.dtype
         red = check_reduction(where, self.default_reduction if reduction is None else reduction)
-        w = weight_vector(where, weight, shape, dtype, _EMPTY[dtype])
-        flat = [x.reshape(-1) for x in xs]
-        return where, flat, params, w, red, shape, dtype
+        w = _EMPTY[dtype] if weight is None else weight_vector(where, weight, shape, dtype, _EMPTY[dtype])
+        flat = [_flat_input(x) for x in xs]
+        return where, flat, params, _flat_input(w), red, shape, dtype
 
     def _require_derivatives(self, method):
         if not self.differentiable:
@@ -95,7 +132,7 @@ class Loss:
                 "(differentiable = false in its spec); only loss() is available")
 
     def _names(self, prefix):
-        return tuple(f"{prefix}_{n}" for n in self.diff_names)
+        return self._name_cache[prefix]
 
     def _pack(self, arrays):
         return arrays[0] if len(arrays) == 1 else tuple(arrays)
@@ -119,7 +156,8 @@ class Loss:
         where, xs, ps, w, red, shape, dtype = self._prepare("loss", arrays, kwargs, reduction, weight)
         if red == "none":
             (buf,) = out_buffers(where, out, 1, shape, dtype, ("loss",))
-            xs, w = separate_overlaps(xs, w, [buf])
+            if out is not None:
+                xs, w = separate_overlaps(xs, w, [buf])
             self.module.loss_none(*xs, w, *ps, buf.reshape(-1))
             return buf
         if out is not None:
@@ -133,8 +171,9 @@ class Loss:
         where, xs, ps, w, red, shape, dtype = self._prepare(method, arrays, kwargs, reduction, weight)
         names = tuple(n for p in prefixes for n in self._names(p))
         bufs = out_buffers(where, out, len(names), shape, dtype, names)
-        xs, w = separate_overlaps(xs, w, bufs)
-        getattr(self.module, method)(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *(b.reshape(-1) for b in bufs))
+        if out is not None:
+            xs, w = separate_overlaps(xs, w, bufs)
+        getattr(self.module, method)(*xs, w, *ps, self._scale(red, xs[0].shape[0]), *_flat(bufs))
         return bufs
 
     def grad(self, *arrays, reduction=None, weight=None, out=None, **kwargs):
@@ -154,8 +193,9 @@ class Loss:
         scale = self._scale(red, xs[0].shape[0])
         if red == "none":
             bufs = out_buffers(where, out, k + 1, shape, dtype, names)
-            xs, w = separate_overlaps(xs, w, bufs)
-            self.module.loss_grad_none(*xs, w, *ps, scale, *(b.reshape(-1) for b in bufs))
+            if out is not None:
+                xs, w = separate_overlaps(xs, w, bufs)
+            self.module.loss_grad_none(*xs, w, *ps, scale, *_flat(bufs))
             return bufs[0], self._pack(bufs[1:])
         if out is not None:
             out = list(out)
@@ -163,8 +203,9 @@ class Loss:
                 raise TypeError(f"{where}: with reduction={red!r}, out must be (None, {', '.join(names[1:])})")
             out = out[1:]
         bufs = out_buffers(where, out, k, shape, dtype, names[1:])
-        xs, w = separate_overlaps(xs, w, bufs)
-        total = self.module.loss_grad_sum(*xs, w, *ps, scale, *(b.reshape(-1) for b in bufs))
+        if out is not None:
+            xs, w = separate_overlaps(xs, w, bufs)
+        total = self.module.loss_grad_sum(*xs, w, *ps, scale, *_flat(bufs))
         return self._total(red, total, xs[0].shape[0], dtype), self._pack(bufs)
 
     def grad_hess(self, *arrays, reduction=None, weight=None, out=None, **kwargs):

@@ -4,7 +4,8 @@ Plain scalar Python using only ``math`` and comparisons, so that the same source
 compiles for the CPU and as CUDA device functions.  Each is accurate in relative terms
 over the whole float64 range (the accuracy certificate measures this against mpmath):
 
-* ``sigmoid(x)``: 1/(1+e^{-x}) for x >= 0, e^{x}/(1+e^{x}) otherwise (no overflow).
+* ``sigmoid(x)``: 1/(1+e^{-x}) for x >= 0, e^{x}/(1+e^{x}) otherwise (no overflow),
+  both through e^{-|x|}, the exponential softplus and log_sigmoid share.
 * ``softplus(x) = max(x,0) + log1p(e^{-|x|})``; ``log_sigmoid(x) = min(x,0) - log1p(e^{-|x|})``.
 * ``logcosh(x)``: log1p(2 sinh(|x|/2)^2) for |x| <= 1 (no cancellation near 0), else
   |x| + log1p(expm1(-2|x|)/2) (= |x| + log((1 + e^{-2|x|})/2); no overflow of cosh).
@@ -20,15 +21,19 @@ division by zero gives inf/NaN as IEEE 754 says, instead of raising ZeroDivision
 import math
 
 import numba
+import numpy as np
 
 _LOG2 = math.log(2.0)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def sigmoid(x):
+    # e^{-|x|} is the e^{-x} (x >= 0) or e^{x} (x < 0) of the two branches: the same
+    # value, written so that a point function calling softplus, log_sigmoid or sigmoid of
+    # +-x computes the exponential once (the compiler merges identical calls)
+    e = math.exp(-abs(x))
     if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
+        return 1.0 / (1.0 + e)
     return e / (1.0 + e)
 
 
@@ -211,47 +216,78 @@ def dd_apply(f, df, lo):
     return two_sum(f, df * lo)
 
 
-_LN2_HI = 0.6931471805599453
-_LN2_LO = 2.3190468138462996e-17
-_EXP_SQUARINGS = 10        # exp(r) = exp(r/2**10)**(2**10)
-_EXP_TERMS = 9             # Taylor terms of expm1 at |s| <= ln2/2**11
+def _exp_table(bits: int):
+    """2^(j / 2^bits) for j = 0 .. 2^bits - 1 as pairs of doubles (hi + lo to ~2^-106),
+    from Python's decimal arithmetic at 40 digits when this module is imported."""
+    import decimal
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        n = 1 << bits
+        exact = [decimal.Decimal(2) ** (decimal.Decimal(j) / n) for j in range(n)]
+        hi = np.array([float(v) for v in exact])
+        lo = np.array([float(v - decimal.Decimal(h)) for v, h in zip(exact, hi)])
+    return hi, lo
+
+
+def _ln2_parts(bits: int):
+    """ln 2 / 2^bits as hi + mid + lo: hi with 33 significant bits (k * hi is exact for
+    |k| < 2^20), mid and lo the next two doubles of the remainder."""
+    import decimal
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60
+        v = decimal.Decimal(2).ln() / (1 << bits)
+        m, e = math.frexp(float(v))
+        hi = math.ldexp(math.floor(m * 2.0 ** 33) / 2.0 ** 33, e)
+        mid = float(v - decimal.Decimal(hi))
+        return hi, mid, float(v - decimal.Decimal(hi) - decimal.Decimal(mid))
+
+
+_EXP_BITS = 8                         # table of 2^(j/256)
+_EXP_HI, _EXP_LO = _exp_table(_EXP_BITS)
+_LN2_N_HI, _LN2_N_MID, _LN2_N_LO = _ln2_parts(_EXP_BITS)
+_INV_LN2_N = (1 << _EXP_BITS) / math.log(2.0)
+# 1/j! for the Taylor series of expm1(r), |r| <= ln2/512: the terms from r^5 on are
+# below 2^-52 relative, so they are summed in doubles; r .. r^4 in double-double
+_INV_FACT_HI = (1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0)
+_INV_FACT_LO = (0.0, 0.0, 9.25185853854297e-18, 2.3129646346357427e-18)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def dd_exp(ah, al):
-    """e^(ah + al) as a pair, to about 2**-100 relative (Taylor series after range
-    reduction by k ln 2 and 2**-10, then squaring)."""
+    """e^(ah + al) as a pair, to about 2**-100 relative.
+
+    Reduction ah + al = (256 m + j) ln2/256 + r with |r| <= ln2/512; then
+    e^x = 2^m * 2^(j/256) * (1 + expm1(r)), the table entry in double-double and
+    expm1(r) by its Taylor series (terms from r^5 on in doubles, the rest in
+    double-double): a few double-double products instead of repeated squaring."""
     if ah != ah:
         return ah, 0.0
     if ah > 709.78:
         return math.inf, 0.0
     if ah < -745.2:
         return 0.0, 0.0
-    k = math.floor(ah / _LN2_HI + 0.5)
-    p, e = two_prod(k, _LN2_HI)
-    rh, rl = two_sum(ah, -p)
-    rh, rl = two_sum(rh, (rl - e) + (al - k * _LN2_LO))
-    sh = rh / 1024.0
-    sl = rl / 1024.0
-    # expm1(s) = s (1 + s/2 (1 + s/3 (1 + ...)))
-    th, tl = 1.0, 0.0
-    for j in range(_EXP_TERMS, 1, -1):
-        th, tl = dd_mul(th, tl, sh, sl)
-        th, tl = dd_div(th, tl, float(j), 0.0)
-        th, tl = dd_add(1.0, 0.0, th, tl)
-    th, tl = dd_mul(th, tl, sh, sl)
-    # (1 + E)^2 - 1 = E (2 + E), ten times
-    for _ in range(_EXP_SQUARINGS):
-        uh, ul = dd_add(2.0, 0.0, th, tl)
-        th, tl = dd_mul(th, tl, uh, ul)
-    h, l = dd_add(1.0, 0.0, th, tl)
-    if k > 1000:
-        return h * 2.0 ** (k - 2) * 4.0, l * 2.0 ** (k - 2) * 4.0
-    if k < -1000:  # two exact scalings while the result is normal (2**k alone underflows)
-        s = 2.0 ** (k + 600)
-        return h * s * 2.0 ** -600, l * s * 2.0 ** -600
-    s = 2.0 ** k
-    return h * s, l * s
+    k = math.floor(ah * _INV_LN2_N + 0.5)
+    # r = ah + al - k ln2/256: k * hi is exact (k has at most 20 bits) and so is
+    # ah - k * hi (Sterbenz); k * mid as an exact pair; k * lo is below 2^-75 |r|
+    pm, em = two_prod(k, _LN2_N_MID)
+    rh, rl = two_sum(ah - k * _LN2_N_HI, -pm)
+    rh, rl = two_sum(rh, rl + (al - em - k * _LN2_N_LO))
+    # expm1(r) = r + r^2/2 + r^3/6 + r^4/24 + r^5 q(r)
+    q = 1.0 / 120.0 + rh * (1.0 / 720.0 + rh * (1.0 / 5040.0 + rh * (1.0 / 40320.0 + rh * (1.0 / 362880.0))))
+    th, tl = two_prod(q, rh)                        # r q, then Horner in double-double
+    for i in range(3, -1, -1):
+        th, tl = dd_add(_INV_FACT_HI[i], _INV_FACT_LO[i], th, tl)
+        th, tl = dd_mul(th, tl, rh, rl)
+    j = int(k) & ((1 << _EXP_BITS) - 1)
+    m = (int(k) - j) >> _EXP_BITS
+    # 2^(j/256) (1 + E) = T + T E
+    uh, ul = dd_mul(_EXP_HI[j], _EXP_LO[j], th, tl)
+    h, l = dd_add(_EXP_HI[j], _EXP_LO[j], uh, ul)
+    # times 2^m in two exact steps while the result is normal (2^m alone may overflow
+    # or underflow where the product does not)
+    m1 = m // 2
+    s1, s2 = 2.0 ** m1, 2.0 ** (m - m1)
+    return h * s1 * s2, l * s1 * s2
 
 
 @numba.njit(cache=True, error_model="numpy")

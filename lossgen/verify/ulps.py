@@ -6,6 +6,19 @@ import math
 import mpmath
 import numpy as np
 
+#: Accuracy budgets in ulps (issue 3), the certificate's and the lowering's: values and
+#: gradients, Hessians, anything in float32.
+BUDGET_VALUE = 8.0
+BUDGET_HESSIAN = 16.0
+BUDGET_FLOAT32 = 4.0
+
+
+def budget(output: str, dtype: str = "float64") -> float:
+    """The budget of one kernel output ("loss", "d/dpred", "d2/dpreddpred", ...)."""
+    if dtype == "float32":
+        return BUDGET_FLOAT32
+    return BUDGET_HESSIAN if output.startswith("d2/") else BUDGET_VALUE
+
 
 def ulp_error(value: float, truth, dtype=np.float64, floor: float = 0.0) -> float:
     """|value - truth| in ulps of max(|truth|, floor, smallest normal) of ``dtype``.
