@@ -70,11 +70,11 @@ def edge_values(domain: Domain) -> list[float]:
     return out
 
 
-#: Magnitudes within a few binades of the largest double, where a loss whose value is
-#: still representable may overflow in an intermediate (``2*target``, ``r**2``, a
+#: The top binade of the double range, where a loss whose value is still representable
+#: may overflow in an intermediate (``2*target``, ``r**2``, a
 #: difference of two inputs of opposite signs, ``0*inf`` from a term switched off by a
 #: parameter).
-NEAR_OVERFLOW = (1e306, 2.0 ** 1023)
+NEAR_OVERFLOW = (2.0 ** 1023,)
 #: The bottom of the range: a prediction equal to a subnormal target, where 1/pred
 #: overflows although (target - pred)/pred is 0.
 NEAR_UNDERFLOW = (5e-324, 2.0 ** -1022)
@@ -93,8 +93,9 @@ def near_overflow_rows(spec: Spec, base: list[float]) -> list[list[float]]:
     ks = [k for k, i in enumerate(spec.inputs) if i.domain.values is None]
 
     def add(assign):
-        if all(spec.inputs[k].domain.contains(v) for k, v in assign.items()):
-            rows.append([assign.get(j, b) for j, b in enumerate(base)])
+        row = [assign.get(j, b) for j, b in enumerate(base)]
+        if all(spec.inputs[k].domain.contains(v) for k, v in assign.items()) and row not in rows:
+            rows.append(row)
     for k in ks:
         for m in NEAR_OVERFLOW:
             for v in (m, -m):
