@@ -120,6 +120,35 @@ class _Builder:
             out = self.emit(Step(op, (out, k)))
         return out
 
+    def product(self, factors) -> int:
+        """Factors multiplied in order; a factor b**-1 after the first divides (a/b,
+        not a*(1/b): 1/b overflows for a subnormal b where a/b need not), and a power
+        a**n (n >= 2) with a power b**-m is computed as (a/b)**min(n, m) times what
+        remains (r**2/v at r = 1e159, v = 1e10 is representable, r**2 is not)."""
+        rest, quotients = list(factors), []
+        for f in list(rest):
+            if not (f.is_Pow and f.exp.is_Integer and f.exp > 1 and f in rest):
+                continue
+            g = next((g for g in rest if g.is_Pow and g.exp.is_Integer and g.exp < 0), None)
+            if g is None:
+                continue
+            n, m = int(f.exp), -int(g.exp)
+            k = min(n, m)
+            quotients.append((f.base, g.base, k))
+            rest = [h for h in rest if h is not f and h is not g]
+            rest += [h for h in (f.base ** (n - k), g.base ** (k - m)) if h != 1]
+        out = None
+        for x, y, k in quotients:
+            q = self.power(self.emit(Step("div", (self.walk(x), self.walk(y)))), k)
+            out = q if out is None else self.emit(Step("mul", (out, q)))
+        for f in rest:
+            if out is not None and f.is_Pow and f.exp == -1:
+                out = self.emit(Step("div", (out, self.walk(f.base))))
+                continue
+            k = self.walk(f)
+            out = k if out is None else self.emit(Step("mul", (out, k)))
+        return out
+
     def power(self, base: int, n: int) -> int:
         result, square = None, base
         while n:
@@ -146,7 +175,7 @@ class _Builder:
         if e.is_Add:
             return self.fold("add", e.args)
         if e.is_Mul:
-            return self.fold("mul", _interleaved(e.args))
+            return self.product(_interleaved(e.args))
         if e.is_Pow:
             base, ex = e.as_base_exp()
             if ex.is_Integer and 0 < abs(int(ex)) <= 16:
@@ -193,17 +222,22 @@ class _Builder:
 
 
 def _interleaved(factors) -> list:
-    """A product's factors in evaluation order: constants, then numerator and
-    denominator factors alternately, so that partial products stay near the size of
-    the result (-2 * (1/x) * x**-p * (sum ~ x) at x = 1e160 would underflow to 0 if the
-    two small factors came first)."""
+    """A product's factors in evaluation order: constants of magnitude at most 1, then
+    numerator (compound factors before bare symbols) and denominator factors
+    alternately, then the larger constants, so that
+    partial products stay near the size of the result (-2 * (1/x) * x**-p * (sum ~ x)
+    at x = 1e160 would underflow to 0 if the two small factors came first, and
+    2*target/pred**3 at target = 2**1023, pred = 2 would overflow in 2*target)."""
     consts = [f for f in factors if not f.free_symbols]
     den = [f for f in factors if f.free_symbols and f.is_Pow and f.exp.could_extract_minus_sign()]
     num = [f for f in factors if f.free_symbols and f not in den]
-    order = list(consts)
+    # bare symbols (parameters, mostly) after the compound factors: gamma*ce*dL at a
+    # saturated focal logit is 0 as ce*dL = huge*0 = 0, and NaN as (gamma*ce)*dL = inf*0
+    num = [f for f in num if not f.is_Symbol] + [f for f in num if f.is_Symbol]
+    order = [c for c in consts if abs(c) <= 1]
     for k in range(max(len(num), len(den))):
         order += num[k:k + 1] + den[k:k + 1]
-    return order
+    return order + [c for c in consts if abs(c) > 1]
 
 
 def guarded(expr: sp.Expr) -> Compensated | None:
@@ -249,7 +283,7 @@ def _two_sum(a, b):
 
 def _two_prod(a, b):
     p = a * b
-    ok = np.isfinite(p) & (np.abs(a) <= 1e300) & (np.abs(b) <= 1e300) & (p != 0)
+    ok = (np.abs(p) <= 1e300) & (np.abs(a) <= 1e300) & (np.abs(b) <= 1e300) & (p != 0)
     t = 134217729.0 * a
     ah = t - (t - a)
     al = a - ah
@@ -264,7 +298,7 @@ def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
     r = ((ah - p) - e + al - q * bl) / bh
-    ok = np.isfinite(q) & (q != 0)
+    ok = np.isfinite(q) & (q != 0) & np.isfinite(p)
     s, t = _two_sum(q, np.where(ok, r, 0.0))
     return np.where(ok, s, q), np.where(ok, t, 0.0)
 

@@ -40,7 +40,7 @@ from ..errors import SpecError
 from ..spec.model import Spec
 from ..verify.accuracy import adversarial_grid
 from ..verify.floats import float_function
-from ..verify.points import edge_values, random_points, special_points
+from ..verify.points import edge_values, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
 from .compensated import Compensated, evaluate_marked, guarded, program
@@ -66,6 +66,7 @@ PROBE_RANDOM = 32
 MAGNITUDES = (1e-12, 1e-4, 0.3, 3.0, 40.0, 800.0, 1e6, 1e20, 1e50, 1e77, 1e100, 1e104, 1e160, 1e300)
 PARAM_VALUES = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
 # (saturation rows use the magnitudes from 3.0 up)
+_DOUBLE_MAX = float(np.finfo(np.float64).max)
 
 
 def _bucket(err: float) -> float:
@@ -151,6 +152,8 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
                 near = base[k] * (1 + eps)
                 if p.domain.contains(near):
                     add([near if j == kp else base[j] for j in range(len(cols))])
+    for row in near_overflow_rows(spec, base):
+        add(row)
     pts, at_kink = special_points(spec, rng, per_kink=1)
     for j, col in enumerate(cols):
         col.extend(np.asarray(pts[j])[~at_kink] if len(pts) else [])
@@ -191,7 +194,7 @@ class _Scorer:
                 t = mpmath.nan
             truths.append(t if isinstance(t, mpmath.mpf) else mpmath.nan)
         self.truths = truths
-        self.ok = np.array([mpmath.isfinite(t) and abs(t) < 1e300 for t in truths])
+        self.ok = np.array([mpmath.isfinite(t) and abs(t) <= _DOUBLE_MAX for t in truths])
         finite = np.array([float(t) if ok else 0.0 for t, ok in zip(truths, self.ok)])
         typical = np.abs(finite[:PROBE_RANDOM][self.ok[:PROBE_RANDOM]])
         self.floor = float(np.median(typical)) if typical.size else 0.0

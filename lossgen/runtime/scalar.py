@@ -101,7 +101,7 @@ def heaviside(x):
 
 @numba.njit(cache=True, error_model="numpy")
 def log1pmx(x):
-    if x < -0.7 or x > 1.0:
+    if not (-0.7 <= x <= 1.0):  # NaN too: the series below would never end
         return math.log1p(x) - x
     # u = x/(2 + x) and u*x to about 2**-100 (two_sum/two_prod below): near x = -0.8
     # the result is -u*x plus a smaller positive series, and u's rounding would cost ulps
@@ -159,7 +159,8 @@ def two_sum(a, b):
 @numba.njit(cache=True, error_model="numpy")
 def two_prod(a, b):
     p = a * b
-    if not math.isfinite(p) or abs(a) > _SPLIT_MAX or abs(b) > _SPLIT_MAX or p == 0.0:
+    # (also |p| > _SPLIT_MAX: the partial product ah*bh may round past the largest double)
+    if not abs(p) <= _SPLIT_MAX or abs(a) > _SPLIT_MAX or abs(b) > _SPLIT_MAX or p == 0.0:
         return p, 0.0
     t = _SPLITTER * a
     ah = t - (t - a)
@@ -192,6 +193,8 @@ def dd_div(ah, al, bh, bl):
     if not math.isfinite(q) or q == 0.0:
         return q, 0.0
     p, e = two_prod(q, bh)
+    if not math.isfinite(p):  # q*b rounds past the largest double: q alone
+        return q, 0.0
     r = ((ah - p) - e + al - q * bl) / bh
     return two_sum(q, r)
 

@@ -70,6 +70,53 @@ def edge_values(domain: Domain) -> list[float]:
     return out
 
 
+#: The top binade of the double range, where a loss whose value is still representable
+#: may overflow in an intermediate (``2*target``, ``r**2``, a
+#: difference of two inputs of opposite signs, ``0*inf`` from a term switched off by a
+#: parameter).
+NEAR_OVERFLOW = (2.0 ** 1023,)
+#: The bottom of the range: a prediction equal to a subnormal target, where 1/pred
+#: overflows although (target - pred)/pred is 0.
+NEAR_UNDERFLOW = (5e-324, 2.0 ** -1022)
+
+
+def near_overflow_rows(spec: Spec, base: list[float]) -> list[list[float]]:
+    """Rows at the top of the double range: each input at ±m for m in
+    :data:`NEAR_OVERFLOW`, the other inputs at ``base``, at ±2 where their domain allows
+    (a moderate value that a result is divided by: 2*target/pred**3 at pred = 2 is
+    representable where 2*target is not), or one of them at an edge of its domain (a
+    label 0 or 1: where a term switched off by the label multiplies an overflow), and
+    each pair of inputs at opposite signs ±2**1023, where their
+    difference overflows although a result scaled down from it need not; and all inputs
+    at once at ±m for m in :data:`NEAR_UNDERFLOW`."""
+    rows: list[list[float]] = []
+    ks = [k for k, i in enumerate(spec.inputs) if i.domain.values is None]
+
+    def add(assign):
+        row = [assign.get(j, b) for j, b in enumerate(base)]
+        if all(spec.inputs[k].domain.contains(v) for k, v in assign.items()) and row not in rows:
+            rows.append(row)
+    for k in ks:
+        for m in NEAR_OVERFLOW:
+            for v in (m, -m):
+                add({k: v})
+                for w in (2.0, -2.0):
+                    add({k: v, **{j: w for j, i in enumerate(spec.inputs) if j != k and i.domain.contains(w)}})
+                for l, other in enumerate(spec.inputs):
+                    if l != k:
+                        for e in edge_values(other.domain):
+                            add({k: v, l: e})
+    for m in NEAR_UNDERFLOW:
+        for v in (m, -m):
+            add({j: v for j in ks if spec.inputs[j].domain.contains(v)})
+    top = NEAR_OVERFLOW[-1]
+    for a, k in enumerate(ks):
+        for l in ks[a + 1:]:
+            for v in (top, -top):
+                add({k: v, l: -v})
+    return rows
+
+
 def special_points(spec: Spec, rng: np.random.Generator, per_kink: int = 3) -> tuple[list[np.ndarray], np.ndarray]:
     """Kinks with their float neighbours, zero residual and domain edges.
 

@@ -14,11 +14,18 @@ derivation stage's own output is what is under test, so the truth does not use i
 
 Precision is adaptive: an expression as written can cancel catastrophically even in
 mpmath (the second derivative of log(1 + e^x) at x = 800 needs about 350 digits), so
-a value is accepted only when evaluations at successively doubled precision (50, 100,
+a value is accepted only when evaluations at successively higher precision (50, 100,
 200, ... up to 1600 digits) agree to 30 significant digits; zero is accepted only when it
-holds at 1600 digits.
+holds at 1600 digits.  The first precision also covers the spread of the arguments'
+magnitudes (DIGITS more digits than the decimal exponents of the largest and the
+smallest non-zero argument differ by; the increments are then 50, 100, 200, ... digits
+as from 50), so that a sum of arguments is exact: otherwise
+``(a - 0.98) - (0.48 + a)`` at a = 9e307 gives 0 at 50 and at 100 digits alike, and the
+two evaluations agree on the wrong value.
 """
 from __future__ import annotations
+
+import math
 
 import mpmath
 import sympy as sp
@@ -43,6 +50,19 @@ _MODULES = [{**{n: c.mpmath for n, c in PRIMITIVES.items()}, "sign": _mp_sign, "
              "DiracDelta": lambda *a: mpmath.mpf(0)}, "mpmath"]
 
 
+def _spread_digits(values) -> int:
+    """Decimal digits between the largest and the smallest non-zero finite argument."""
+    exps = []
+    for v in values:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            continue
+        if x != 0 and math.isfinite(x):
+            exps.append(math.frexp(x)[1])
+    return math.ceil((max(exps) - min(exps)) * math.log10(2)) if exps else 0
+
+
 def mp_function(expr: sp.Expr, args: tuple[sp.Symbol, ...]):
     """``f(*values) -> mpf``: ``expr`` at the given values, computed in mpmath."""
     expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
@@ -54,10 +74,11 @@ def mp_function(expr: sp.Expr, args: tuple[sp.Symbol, ...]):
 
     def call(*values):
         # never lower the precision a caller (e.g. mpmath.diff) has raised
-        dps = max(DIGITS, mpmath.mp.dps)
+        dps = max(DIGITS + _spread_digits(values), mpmath.mp.dps)
         prev = once(dps, values)
+        step = DIGITS  # 50, 100, 200, ... as before when the arguments' spread is small
         while dps < MAX_DIGITS:
-            dps *= 2
+            dps, step = min(dps + step, MAX_DIGITS), 2 * step
             cur = once(dps, values)
             # a zero is never taken as agreement: cancellation can give exactly 0 at
             # two precisions (1 - e^-690 rounds to 1 at 200 digits); only the cap can
