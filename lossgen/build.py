@@ -84,7 +84,7 @@ def source_label(path: Path) -> str:
 #: Wall-clock limit for generating one spec (parse, derive, lower, codegen); a spec that
 #: needs longer is refused with a clear error instead of hanging the tool.  It can only
 #: make a build fail, never change its output.
-BUILD_TIMEOUT = float(os.environ.get("LOSSGEN_BUILD_TIMEOUT", "120"))
+BUILD_TIMEOUT = float(os.environ.get("LOSSGEN_BUILD_TIMEOUT", "300"))
 
 
 def generate(spec_path: str | Path) -> Generated:
