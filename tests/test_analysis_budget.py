@@ -81,7 +81,7 @@ def test_a_new_user_loss_is_analysed_in_under_30_s(tmp_path):
     assert p["efficiency"] is not None and 0 < p["efficiency"] < 1
 
 
-def test_structured_losses_are_honestly_unknown():
+def test_structured_losses_get_proofs_where_they_exist_and_unknown_elsewhere():
     from lossgen.spec import parse_spec_text
     text = """
 name = "softmax_ce"
@@ -103,4 +103,8 @@ role = "target"
 domain = "real"
 """
     p = analyze(parse_spec_text(text, "softmax_ce.toml"))
-    assert p["convex"] is None and "structured" in p["convexity"]["evidence"]
+    # convexity in the logits is proved (DCP with the reductions as atoms) ...
+    assert p["convex"] is True and p["convexity"]["verdict"] == "proved"
+    assert "reduction" in p["convexity"]["method"]
+    # ... while the location-model properties (influence, efficiency) are not claimed
+    assert p["influence_bounded"] is None and p["efficiency"] is None
