@@ -67,35 +67,30 @@ def get(name: str) -> Loss:
     """A catalog loss by name, e.g. ``lossgen.get("huber")``."""
     spec_path = specs_dir() / f"{name}.toml"
     if not spec_path.is_file() and (specs_dir() / "structured" / f"{name}.toml").is_file():
-        return _get_structured(name)
+        from .runtime.structured import StructuredLoss
+        spec_path = specs_dir() / "structured" / f"{name}.toml"
+        return StructuredLoss(_current_module(spec_path, generated_dir() / "structured" / f"{name}.py",
+                                              f"lossgen_generated.structured.{name}",
+                                              f"lossgen build {spec_path}"))
     if not spec_path.is_file():
         close = [n for n in catalog() if n.startswith(name[:3])]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise LossgenError(f"no catalog loss named '{name}'{hint}; see lossgen.catalog()")
-    module_path = generated_dir() / f"{name}.py"
+    return Loss(_current_module(spec_path, generated_dir() / f"{name}.py", f"lossgen_generated.{name}",
+                                "lossgen build"))
+
+
+def _current_module(spec_path: Path, module_path: Path, module_name: str, build_command: str):
+    """The generated module of ``spec_path``, imported; a LossgenError naming
+    ``build_command`` if it is missing or stale (its spec or the generator changed)."""
     if not module_path.is_file():
-        raise LossgenError(f"{module_path} is missing: run `lossgen build`")
-    module = _import_file(f"lossgen_generated.{name}", module_path)
+        raise LossgenError(f"{module_path} is missing: run `{build_command}`")
+    module = _import_file(module_name, module_path)
     sha = hashlib.sha256(spec_path.read_bytes()).hexdigest()
     if module.SPEC_SHA256 != sha or module.GENERATOR_SHA256 != generator_sha256():
         raise LossgenError(f"{module_path} is stale (its spec or the generator changed since it was built): "
-                           "run `lossgen build`")
-    return Loss(module)
-
-
-def _get_structured(name: str):
-    """A structured catalog loss, from its module in ``generated/structured/``."""
-    from .runtime.structured import StructuredLoss
-    spec_path = specs_dir() / "structured" / f"{name}.toml"
-    module_path = generated_dir() / "structured" / f"{name}.py"
-    if not module_path.is_file():
-        raise LossgenError(f"{module_path} is missing: run `lossgen build {spec_path}`")
-    module = _import_file(f"lossgen_generated.structured.{name}", module_path)
-    sha = hashlib.sha256(spec_path.read_bytes()).hexdigest()
-    if module.SPEC_SHA256 != sha or module.GENERATOR_SHA256 != generator_sha256():
-        raise LossgenError(f"{module_path} is stale (its spec or the generator changed since it was built): "
-                           f"run `lossgen build {spec_path}`")
-    return StructuredLoss(module)
+                           f"run `{build_command}`")
+    return module
 
 
 def compile(path: str | Path) -> Loss:  # noqa: A001 - the contract's name
