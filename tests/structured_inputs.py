@@ -5,16 +5,25 @@ import numpy as np
 from lossgen.catalog import spec_for
 
 
+def axis_lengths(module, k: int) -> dict[str, int]:
+    """k elements along the first axis, k + 1 along the second, ...: a loss with several axes
+    gets a different length on each, so a kernel that mixes them up reads out of bounds."""
+    return {axis: k + j for j, axis in enumerate(module.AXES)}
+
+
 def random_inputs(name: str, module, n: int, k: int, rng, dtype=np.float64) -> list:
-    """One array per input in spec order: (n, k) along the axis, (n,) per row, (n,) class indices."""
+    """One array per input in spec order: (n, K_a) along its axis a (K_a from :func:`axis_lengths`),
+    (n,) per row, (n,) class indices."""
     spec = spec_for(name)
+    lengths = axis_lengths(module, k)
     out = []
     for (iname, role, _, kind) in module.INPUTS:
         dom = spec.input(iname).domain
+        k = lengths[module.INPUT_AXES.get(iname, module.AXES[0])]
         shape = (n, k) if kind == "axis" else (n,)
         if kind == "axis" and role == "weight":
             shape = (k,)                        # one weight per class, as torch's weight=
-        if module.AXIS == "set":
+        if module.AXES == ("set",):
             shape = (n, k)
         if kind == "index":
             out.append(rng.integers(0, k, n))
@@ -24,7 +33,7 @@ def random_inputs(name: str, module, n: int, k: int, rng, dtype=np.float64) -> l
         elif dom.values is not None:
             a = rng.choice(np.array(dom.values), size=shape)
         elif name in ("kl_div", "jensen_shannon") or (kind == "axis" and dom.name == "unit_interval" and dom.hi == 1
-                                                     and role != "auxiliary" and module.AXIS != "set"):
+                                                     and role != "auxiliary" and module.AXES != ("set",)):
             a = rng.dirichlet(np.ones(k), n) if len(shape) == 2 else rng.uniform(size=shape)
             if name == "kl_div" and role == "prediction":
                 a = np.log(a)
@@ -36,5 +45,5 @@ def random_inputs(name: str, module, n: int, k: int, rng, dtype=np.float64) -> l
     names = [i[0] for i in module.INPUTS]
     if "onehot" in names:                       # Crammer-Singer: the one-hot row of the class index
         index = next(a for a, i in zip(out, module.INPUTS) if i[3] == "index")
-        out[names.index("onehot")] = np.eye(k, dtype=dtype)[index]
+        out[names.index("onehot")] = np.eye(lengths[module.INPUT_AXES["onehot"]], dtype=dtype)[index]
     return out

@@ -220,6 +220,9 @@ REFERENCES = {
     "tversky": ({"alpha": 0.3, "beta": 0.7, "smooth": 0.1}, lambda P, T: _tv(P, T, 0.3, 0.7, 0.1)),
     "focal_tversky": ({}, lambda P, T: _tv(P, T, 0.7, 0.3, 1.0, 0.75)),
     "soft_jaccard": ({}, lambda P, T: 1 - ((P * T).sum() + 1) / (P.sum() + T.sum() - (P * T).sum() + 1)),
+    # features and latent dimensions of different lengths (structured_inputs.axis_lengths)
+    "vae": ({"beta": 4.0}, lambda Z, X, M, LV: (F.binary_cross_entropy_with_logits(Z, X, reduction="sum")
+                                                - 2.0 * (1 + LV - M ** 2 - LV.exp()).sum()) / Z.shape[0]),
 }
 
 

@@ -6,9 +6,12 @@ A structured spec's loss is a *row loss* :math:`L = F(s, \tau, r)` of
   label, a per-row weight),
 * taken values :math:`\tau_m = x_{t_m}` (``take(x, t)``: the element of an axis input at
   a row's index), and
-* reductions :math:`r_j = R_j(e_{j,1}, \dots, e_{j,K})` of a body :math:`e_{j,k}` over the
-  K elements of the axis (``class``/``embed``) or over the rows of the whole batch
-  (``set``).  A body may hold other reductions (a *nested* one is one level higher).
+* reductions :math:`r_j = R_j(e_{j,1}, \dots, e_{j,K_a})` of a body :math:`e_{j,k}` over the
+  :math:`K_a` elements of one named axis a (``class``, ``embed``, ``feature``, ``latent``,
+  ...) or over the rows of the whole batch (``set``).  A spec may use several axes; each
+  axis input has one, and a body over axis a reads only the inputs of axis a (and row
+  values, takes, other reductions).  A body may hold other reductions (a *nested* one is
+  one level higher), over the same axis or another.
 
 :func:`row_program` replaces every reduction and every take by a symbol and returns the
 pieces; the gradient of one element :math:`x_k` of an axis input is then
@@ -19,7 +22,7 @@ pieces; the gradient of one element :math:`x_k` of an axis input is then
         + \sum_m \bar\tau_m \, [k = t_m],
 
 with the reduction's element weight :math:`D_{j,k} = \partial R_j / \partial e_{j,k}`:
-1 for ``sum``, :math:`1/K` for ``mean``, :math:`e^{e_{j,k} - r_j}` for ``logsumexp``,
+1 for ``sum``, :math:`1/K_a` for ``mean``, :math:`e^{e_{j,k} - r_j}` for ``logsumexp``,
 :math:`|e_{j,k}|^{p-1}\operatorname{sign}(e_{j,k}) / r_j^{p-1}` for the p-norm and the
 arg-max indicator for ``max``.  The adjoints :math:`\bar r_j = dL/dr_j` follow the levels
 down: :math:`\bar r_j = \partial F/\partial r_j + \sum_{i \text{ above } j} \bar r_i
@@ -43,17 +46,21 @@ from ..spec.model import Spec
 from ..spec.structure import AxisReduction, mean_over, norm_over, sum_over, take
 from .derivatives import almost_everywhere
 
-#: The number of elements along the axis (K), or of rows for a set reduction (n).
-AXIS_SIZE = sp.Symbol("_K", positive=True)
 SET_OPS = ("sum", "mean")
+
+
+def axis_size(axis: str) -> sp.Symbol:
+    """The number of elements along ``axis`` (K_a), or of rows for the set axis (n)."""
+    return sp.Symbol(f"_K_{axis}", positive=True)
 
 
 @dataclass(frozen=True)
 class Reduction:
-    """One reduction node: ``symbol = op(body over the axis)`` (``p``: the norm's order)."""
+    """One reduction node: ``symbol = op(body over axis)`` (``p``: the norm's order)."""
 
     symbol: sp.Symbol
     op: str
+    axis: str
     body: sp.Expr
     p: sp.Expr | None
     level: int
@@ -64,7 +71,7 @@ class Reduction:
         if self.op == "sum":
             return sp.S.One
         if self.op == "mean":
-            return 1 / AXIS_SIZE
+            return 1 / axis_size(self.axis)
         if self.op == "logsumexp":
             return sp.exp(e - r)
         if self.op == "max":
@@ -87,8 +94,9 @@ class RowProgram:
     """A structured loss taken apart for the chain rule (see the module docstring)."""
 
     spec: Spec
-    axis: str                         # "class", "embed", ... or "set"
-    axis_inputs: tuple[str, ...]      # inputs with the axis: (n, K) arrays
+    axes: tuple[str, ...]             # ("class",), ("feature", "latent"), ... or ("set",)
+    input_axis: dict[str, str]        # each input with an axis, and each take index: its axis
+    axis_inputs: tuple[str, ...]      # inputs with an axis: (n, K_a) arrays
     row_inputs: tuple[str, ...]       # one value per row: (n,) arrays
     index_inputs: tuple[str, ...]     # row inputs used as take() indices (integer arrays)
     reductions: tuple[Reduction, ...]
@@ -98,19 +106,32 @@ class RowProgram:
 
     @property
     def is_set(self) -> bool:
-        return self.axis == "set"
+        return self.axes == ("set",)
+
+    @property
+    def axis(self) -> str:
+        """The axis names, joined by ', ' (for text)."""
+        return ", ".join(self.axes)
 
     @property
     def depth(self) -> int:
         return max((r.level for r in self.reductions), default=0)
 
-    def level(self, d: int) -> tuple[Reduction, ...]:
-        return tuple(r for r in self.reductions if r.level == d)
+    def level(self, d: int, axis: str | None = None) -> tuple[Reduction, ...]:
+        """The reductions at level d (over ``axis`` only, if given)."""
+        return tuple(r for r in self.reductions if r.level == d and axis in (None, r.axis))
 
     @property
     def element_inputs(self) -> tuple[str, ...]:
-        """The inputs a pass walks element by element: along the axis, or every input over the set."""
+        """The inputs a pass walks element by element: along an axis, or every input over the set."""
         return self.row_inputs if self.is_set else self.axis_inputs
+
+    def elements_on(self, axis: str) -> tuple[str, ...]:
+        """The inputs a pass over ``axis`` walks element by element."""
+        return self.row_inputs if self.is_set else tuple(x for x in self.axis_inputs if self.input_axis[x] == axis)
+
+    def diff_elements_on(self, axis: str) -> tuple[str, ...]:
+        return tuple(x for x in self.diff_element_inputs if x in self.elements_on(axis))
 
     @property
     def row_values(self) -> tuple[str, ...]:
@@ -144,7 +165,8 @@ class _Extractor:
 
     def __init__(self, prog_inputs: dict[sp.Symbol, tuple], spec: Spec):
         self.spec = spec
-        self.axis_syms = {s for s, (axes, _) in prog_inputs.items() if axes}
+        self.axis_of = {s: axes[0] for s, (axes, _) in prog_inputs.items() if axes}
+        self.axis_syms = set(self.axis_of)
         self.row_syms = {s for s, (axes, _) in prog_inputs.items() if not axes}
         self.reductions: dict[sp.Basic, Reduction] = {}
         self.takes: dict[sp.Basic, Take] = {}
@@ -176,16 +198,20 @@ class _Extractor:
         axis = node.args[1].axis_name
         self.axes.add(axis)
         body = self.visit(node.args[0])
+        other = sorted((str(s), self.axis_of[s]) for s in body.free_symbols & self.axis_syms if self.axis_of[s] != axis)
+        if other and axis != "set":
+            raise BuildError(f"{self.spec.name}: a reduction over '{axis}' reads "
+                             + ", ".join(f"'{x}' (axis '{a}')" for x, a in other) + "; reduce it over its own axis")
         p = node.args[2] if isinstance(node, norm_over) and len(node.args) > 2 else (
             sp.Integer(2) if isinstance(node, norm_over) else None)
         if isinstance(node, (sum_over, mean_over)):
             split = self._split_affine(body, node.op, node.args[1])
             if split is not None:
                 return split
-        key = (node.op, body, p)
+        key = (node.op, axis, body, p)
         if key not in self.reductions:
             sym = sp.Symbol(f"_r{len(self.reductions)}", real=True)
-            self.reductions[key] = Reduction(sym, node.op, body, p, self.level_of(body) + 1)
+            self.reductions[key] = Reduction(sym, node.op, axis, body, p, self.level_of(body) + 1)
         return self.reductions[key].symbol
 
     def _split_affine(self, body: sp.Expr, op: str, axis: sp.Symbol) -> sp.Expr | None:
@@ -209,43 +235,46 @@ class _Extractor:
 def row_program(spec: Spec) -> RowProgram:
     """Take a structured spec apart (see the module docstring); refuse what kernels cannot run."""
     name = spec.name
-    axes = {a for i in spec.inputs for a in i.axes}
-    if len(axes) > 1 or any(len(i.axes) > 1 for i in spec.inputs):
-        raise BuildError(f"{name}: a structured loss may use one non-batch axis, got {sorted(axes)}")
+    many = [i.name for i in spec.inputs if len(i.axes) > 1]
+    if many:
+        raise BuildError(f"{name}: input '{many[0]}' has several axes; a structured loss input has at most one")
+    declared = tuple(dict.fromkeys(i.axes[0] for i in spec.inputs if i.axes))
     ins = {i.symbol: (i.axes, i) for i in spec.inputs}
     ex = _Extractor(ins, spec)
     row_loss = ex.visit(spec.loss)
     mean_weight = spec.extra.get("mean_weight")
     if mean_weight is not None:
         mean_weight = ex.visit(mean_weight)
-    used_axes = ex.axes
-    if len(used_axes) > 1:
-        raise BuildError(f"{name}: reductions over more than one axis ({', '.join(sorted(used_axes))}) "
-                         "in one loss are not supported")
-    axis = next(iter(used_axes), None) or next(iter(axes), None)
-    if axis is None:
+    if not ex.axes and not declared:
         raise BuildError(f"{name}: not a structured loss")
     reductions = tuple(sorted(ex.reductions.values(), key=lambda r: int(r.symbol.name[2:])))
-    if axis == "set":
-        if axes:
-            raise BuildError(f"{name}: a set reduction over inputs with an axis ({', '.join(sorted(axes))}) "
+    if "set" in ex.axes:
+        if declared or len(ex.axes) > 1:
+            raise BuildError(f"{name}: a set reduction over inputs with an axis ({', '.join(sorted(declared))}) "
                              "is not supported")
         bad = [r.op for r in reductions if r.op not in SET_OPS or r.level > 1]
         if bad or ex.takes:
             raise BuildError(f"{name}: over the whole set only un-nested sum_over/mean_over are supported")
-    axis_syms = {s for s, (a, _) in ins.items() if a}
-    outside = (row_loss.free_symbols | (mean_weight.free_symbols if mean_weight is not None else set())) & axis_syms
-    if outside and axis != "set":
-        raise BuildError(f"{name}: input(s) {', '.join(sorted(map(str, outside)))} have the axis '{axis}' and "
+        if row_loss.free_symbols & set(ins):
+            raise BuildError(f"{name}: a set loss must depend on its inputs through set reductions only")
+        axes = ("set",)
+    else:
+        axes = declared           # the parser refuses a reduction over an axis no input declares
+    outside = (row_loss.free_symbols | (mean_weight.free_symbols if mean_weight is not None else set())) & ex.axis_syms
+    if outside:
+        raise BuildError(f"{name}: input(s) {', '.join(sorted(map(str, outside)))} have an axis and "
                          "appear outside a reduction or take()")
-    if axis == "set" and row_loss.free_symbols & set(ins):
-        raise BuildError(f"{name}: a set loss must depend on its inputs through set reductions only")
     index_inputs = tuple(dict.fromkeys(t.index for t in ex.takes.values()))
+    input_axis = {i.name: i.axes[0] for i in spec.inputs if i.axes}
     for idx in index_inputs:
         if spec.input(idx).differentiable:
             raise BuildError(f"{name}: the index input '{idx}' of take() cannot be differentiable")
+        along = {input_axis[t.array] for t in ex.takes.values() if t.index == idx}
+        if len(along) > 1:
+            raise BuildError(f"{name}: the index input '{idx}' indexes arrays of several axes ({', '.join(sorted(along))})")
+        input_axis[idx] = along.pop()
     return RowProgram(
-        spec=spec, axis=axis,
+        spec=spec, axes=axes, input_axis=input_axis,
         axis_inputs=tuple(i.name for i in spec.inputs if i.axes),
         row_inputs=tuple(i.name for i in spec.inputs if not i.axes),
         index_inputs=index_inputs, reductions=reductions, takes=tuple(ex.takes.values()),
@@ -266,14 +295,14 @@ def element_gradient(prog: RowProgram, x: str, adjoint: dict[sp.Symbol, sp.Expr]
 
 
 def chain_sums(prog: RowProgram, var: sp.Symbol, adjoint: dict[sp.Symbol, sp.Expr],
-               above: int = 0, weights: dict[sp.Symbol, sp.Expr] | None = None) -> sp.Expr:
+               above: int = 0, weights: dict[sp.Symbol, sp.Expr] | None = None, axis: str | None = None) -> sp.Expr:
     r"""Per-element term of :math:`\sum_i \bar r_i \sum_k D_{i,k}\,\partial e_{i,k}/\partial v`
     over the reductions i above level ``above`` (v: an element, an inner reduction, a take or a
-    row value)."""
+    row value); with ``axis``, over the reductions along that axis only (one pass's terms)."""
     weights = weights or {}
     total = sp.S.Zero
     for red in prog.reductions:
-        if red.level <= above:
+        if red.level <= above or axis not in (None, red.axis):
             continue
         de = d(red.body, var)
         if de != 0:
@@ -290,7 +319,7 @@ def describe(spec: Spec) -> str:
              f"  per {'set' if prog.is_set else 'row'}: F = {sp.sstr(prog.row_loss)}"]
     for r in prog.reductions:
         p = f", p={r.p}" if r.p is not None else ""
-        lines.append(f"    {r.symbol} = {r.op}_{prog.axis}({sp.sstr(r.body)}{p})   [level {r.level}]")
+        lines.append(f"    {r.symbol} = {r.op}_{r.axis}({sp.sstr(r.body)}{p})   [level {r.level}]")
     for t in prog.takes:
         lines.append(f"    {t.symbol} = {t.array}[{t.index}]")
     if spec.differentiable:

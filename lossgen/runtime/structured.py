@@ -32,7 +32,8 @@ class StructuredLoss:
     def __init__(self, module, spec=None):
         self.module = module
         self.name: str = module.NAME
-        self.axis: str = module.AXIS
+        self.axes: tuple[str, ...] = module.AXES
+        self.axis: str = ", ".join(module.AXES)   # the axis, or the axes joined by ", "
         self.input_names = tuple(n for n, _, _, _ in module.INPUTS)
         self.diff_names = tuple(n for n, _, d, _ in module.INPUTS if d)
         self.params = module.PARAMS
@@ -98,7 +99,8 @@ class StructuredLoss:
         kinds = {n: kind for n, _, _, kind in self.module.INPUTS}
         if not want_grad:
             return [np.empty((0, 0) if kinds[n] == "axis" else 0, b.dtype) for n in self.diff_names]
-        return [np.empty((b.n, b.k) if kinds[n] == "axis" else b.n, b.dtype) for n in self.diff_names]
+        return [np.empty((b.n, b.k_of(self.module, n)) if kinds[n] == "axis" else b.n, b.dtype)
+                for n in self.diff_names]
 
     def _run_rows(self, b: Bound, want_loss, want_grad):
         m = self.module

@@ -2,9 +2,10 @@
 
 A structured module's ``INPUTS`` says what each input is:
 
-* ``"axis"``: a float array of shape (n, K) (K elements along the loss's axis).  An
-  input with the role ``weight`` (class weights) may be given as (K,) — or left out:
-  it is then all ones — and is broadcast over the rows;
+* ``"axis"``: a float array of shape (n, K_a), K_a elements along its axis a
+  (``INPUT_AXES``; a loss may have several axes, each with its own length, the same for
+  every input of that axis).  An input with the role ``weight`` (class weights) may be
+  given as (K_a,) — or left out: it is then all ones — and is broadcast over the rows;
 * ``"row"``: a float array of shape (n,) (a set loss: any shape, the same for every input);
 * ``"index"``: an integer array of shape (n,) (class indices for ``take``).
 
@@ -24,15 +25,19 @@ from .arguments import FLOAT_DTYPES, bind_params, check_reduction
 @dataclass
 class Bound:
     """The checked call: arrays in spec order (2-d for "axis", 1-d otherwise), parameters,
-    the number of rows n, the axis length K, the result dtype and the reduction."""
+    the number of rows n, the length of each axis, the result dtype and the reduction."""
 
     arrays: list
     params: list[float]
     n: int
-    k: int
+    ks: dict[str, int]
     dtype: np.dtype
     reduction: str
-    shape: tuple            # the shape of the first input (gradients come back in it)
+    shape: tuple            # the shape of the first input (gradients of a set loss come back in it)
+
+    def k_of(self, module, name: str) -> int:
+        """The axis length of input ``name`` (an "axis" input, or an "index" input's arrays)."""
+        return self.ks[module.INPUT_AXES[name]]
 
 
 def _optional_names(module) -> dict[str, str]:
@@ -62,28 +67,52 @@ def bind_structured(module, where: str, arrays: tuple, kwargs: dict, reduction, 
     if x0.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{where}: argument '{first}' has dtype {x0.dtype}; expected float32 or float64")
     dtype = x0.dtype
-    if module.AXIS == "set":
-        shape = x0.shape
-        n, k = int(np.prod(shape)), 1
+    shape = x0.shape
+    if module.AXES == ("set",):
+        n, ks, source = int(np.prod(shape)), {"set": int(np.prod(shape))}, {"set": first}
     else:
-        if x0.ndim != 2:
-            raise ValueError(f"{where}: argument '{first}' has shape {x0.shape}; expected (n, K): one row of "
-                             f"K '{module.AXIS}' elements per sample")
-        shape = x0.shape
-        n, k = x0.shape
+        n, ks, source = _lengths(module, where, names, kinds, given, optional)
     out = []
     for name in names:
         kind = kinds[name]
+        axis = module.INPUT_AXES.get(name, module.AXES[0])
+        k, ref = ks.get(axis, 0), source.get(axis, first)
         if name not in given or given[name] is None:
             out.append(ones((1, k) if kind == "axis" else (1,), dtype))
             continue
         a = _array(given[name], where, name)
-        out.append(_check(a, name, kind, where, module.AXIS, n, k, shape, dtype, name in optional))
+        out.append(_check(a, name, kind, where, (axis, k, ref), (n, first), shape, dtype, name in optional))
     params = bind_params(where, module.PARAMS, kwargs)
     module.check_params(*params)
-    if module.AXIS == "set":
+    if module.AXES == ("set",):
         out = [a.reshape(-1) for a in out]
-    return Bound(out, params, n, k, dtype, reduction, shape)
+    return Bound(out, params, n, ks, dtype, reduction, shape)
+
+
+def _lengths(module, where, names, kinds, given, optional) -> tuple[int, dict[str, int], dict[str, str]]:
+    """The number of rows n (from the first input), each axis's length K_a (from the
+    first input of that axis given, in spec order) and that input's name; a later input
+    that disagrees is refused by :func:`_check`, naming both."""
+    first = _array(given[names[0]], where, names[0])
+    want = 2 if kinds[names[0]] == "axis" else 1
+    if first.ndim != want:
+        expect = f"(n, K): one row of K '{module.INPUT_AXES[names[0]]}' elements per sample" if want == 2 else \
+            "(n,): one value per sample"
+        raise ValueError(f"{where}: argument '{names[0]}' has shape {first.shape}; expected {expect}")
+    n = first.shape[0]
+    ks: dict[str, int] = {}
+    source: dict[str, str] = {}
+    for name in names:
+        axis = module.INPUT_AXES.get(name)
+        if kinds[name] != "axis" or axis in ks or given.get(name) is None:
+            continue
+        a = _array(given[name], where, name)
+        if a.ndim == 2 or (a.ndim == 1 and name in optional):
+            ks[axis], source[axis] = a.shape[-1], name
+    for axis in module.AXES:            # an axis whose only input is a left-out weight
+        if axis not in ks:
+            raise TypeError(f"{where}: no input gives the length of the axis '{axis}'")
+    return n, ks, source
 
 
 def _array(value, where, name):
@@ -95,7 +124,11 @@ def _array(value, where, name):
         raise TypeError(f"{where}: argument '{name}' is not an array") from None
 
 
-def _check(a, name, kind, where, axis, n, k, shape, dtype, optional):
+def _check(a, name, kind, where, axis_k_ref, n_ref, shape, dtype, optional):
+    """``a`` checked against its kind: ``axis_k_ref`` = (its axis, that axis's length K, the
+    input K was read from), ``n_ref`` = (the number of rows, the input it was read from)."""
+    axis, k, ref = axis_k_ref
+    n, first = n_ref
     if kind == "index":
         if np.dtype(a.dtype).kind not in "iu":
             raise TypeError(f"{where}: argument '{name}' has dtype {a.dtype}; expected an integer array of "
@@ -118,8 +151,10 @@ def _check(a, name, kind, where, axis, n, k, shape, dtype, optional):
             return a.reshape(1, k)
         if a.shape != (n, k):
             also = f" or ({k},)" if optional else ""
-            raise ValueError(f"{where}: argument '{name}' has shape {a.shape}; expected ({n}, {k}){also}: "
-                             f"K = {k} '{axis}' elements per row")
+            why = (f"{a.shape[-1]} '{axis}' elements per row, but '{ref}' has {k}" if a.ndim == 2 and a.shape[0] == n
+                   else f"{a.shape[0]} rows, but '{first}' has {n}" if a.ndim == 2
+                   else f"K = {k} '{axis}' elements per row")
+            raise ValueError(f"{where}: argument '{name}' has shape {a.shape}; expected ({n}, {k}){also}: {why}")
         return a
     if a.shape != (n,):
         raise ValueError(f"{where}: argument '{name}' has shape {a.shape}; expected ({n},): one value per row")
@@ -133,10 +168,11 @@ def check_indices(module, where: str, bound: Bound) -> None:
     for (name, _, _, kind), a in zip(module.INPUTS, bound.arrays):
         if kind != "index" or not isinstance(a, np.ndarray) or a.size == 0:
             continue
-        bad = (a < 0) | (a >= bound.k)
+        k = bound.k_of(module, name)
+        bad = (a < 0) | (a >= k)
         if ignore is not None:
             bad &= a != ignore
         if bad.any():
             v = int(a[np.argmax(bad)])
-            raise ValueError(f"{where}: argument '{name}' holds the class index {v}, outside [0, {bound.k})"
+            raise ValueError(f"{where}: argument '{name}' holds the class index {v}, outside [0, {k})"
                              + (f" and not ignore_index={ignore:g}" if ignore is not None else ""))

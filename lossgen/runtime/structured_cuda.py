@@ -82,9 +82,9 @@ class StructuredCudaLoss:
         return self._run_rows(cuda, b, want_grad)
 
     def _grad_buffers(self, cuda, b: Bound, want_grad):
-        kinds = {n: kind for n, _, _, kind in self._loss.module.INPUTS}
-        shape = {True: (b.n, b.k), False: (b.n,)}
-        return [cuda.device_array(shape[kinds[n] == "axis"] if want_grad else
+        m = self._loss.module
+        kinds = {n: kind for n, _, _, kind in m.INPUTS}
+        return [cuda.device_array(((b.n, b.k_of(m, n)) if kinds[n] == "axis" else (b.n,)) if want_grad else
                                   ((0, 0) if kinds[n] == "axis" else 0), b.dtype) for n in self.diff_names]
 
     def _sum(self, cuda, kernel, args, n, divisor, dtype):
@@ -110,9 +110,10 @@ class StructuredCudaLoss:
         out_loss = cuda.device_array(b.n if red == "none" else 0, b.dtype)
         grads = self._grad_buffers(cuda, b, want_grad)
         args = (*b.arrays, *b.params, b.n, scale, want_grad, out_loss, *grads)
-        if m.HAS_SCRATCH:  # the loss alone: one scratch row of K per thread for the softmax pass
+        if m.SCRATCH_INPUT is not None:  # the loss alone: one scratch row of K per thread for the softmax pass
             blocks, threads = launch_config(cuda, max(b.n, 1))
-            args += (cuda.device_array((blocks * threads if not want_grad else 0, b.k if not want_grad else 0),
+            k_scratch = b.k_of(m, m.SCRATCH_INPUT)
+            args += (cuda.device_array((blocks * threads if not want_grad else 0, k_scratch if not want_grad else 0),
                                        b.dtype),)
         total = self._sum(cuda, k["rows"], args, b.n, den if red == "mean" else 1.0, b.dtype)
         loss = out_loss if red == "none" else total

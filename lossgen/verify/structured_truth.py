@@ -1,8 +1,8 @@
 r"""Ground truth for structured losses: the spec written out for a fixed small size.
 
-For K elements along the axis (or n rows of a set loss), every reduction of the spec is
-expanded into its explicit scalar formula — ``sum_over(e)`` into :math:`e_0 + \dots +
-e_{K-1}`, ``logsumexp_over`` into :math:`\log\sum_k e^{e_k}`, ``norm_over`` into
+For K_a elements along each axis a (or n rows of a set loss), every reduction of the spec
+is expanded into its explicit scalar formula over its axis — ``sum_over(e, a)`` into
+:math:`e_0 + \dots + e_{K_a-1}`, ``logsumexp_over`` into :math:`\log\sum_k e^{e_k}`, ``norm_over`` into
 :math:`(\sum_k |e_k|^p)^{1/p}`, ``max_over`` into ``Max`` — and ``take(x, t)`` into the
 element :math:`x_t` (the index is a known integer).  The result is an ordinary SymPy
 expression in one symbol per element; its value and ``sympy.diff`` in each element are
@@ -21,30 +21,42 @@ from ..spec.structure import AxisReduction, take
 from .truth import mp_function
 
 
-def element_symbols(spec: Spec, size: int, is_set: bool) -> dict[str, list[sp.Symbol]]:
-    """One real symbol per element of each input that is expanded (axis inputs; all inputs of a set loss)."""
-    return {i.name: [sp.Symbol(f"{i.name}__{k}", real=True) for k in range(size)]
+def _axis(spec: Spec, name: str, is_set: bool) -> str:
+    return "set" if is_set else spec.input(name).axes[0]
+
+
+def element_symbols(spec: Spec, size: int | dict[str, int], is_set: bool) -> dict[str, list[sp.Symbol]]:
+    """One real symbol per element of each input that is expanded (axis inputs; all inputs of a
+    set loss); ``size``: the elements per axis, one number for every axis or a dict by axis."""
+    def k(name):
+        return size if isinstance(size, int) else size[_axis(spec, name, is_set)]
+    return {i.name: [sp.Symbol(f"{i.name}__{j}", real=True) for j in range(k(i.name))]
             for i in spec.inputs if i.axes or is_set}
 
 
-def expand(spec: Spec, expr: sp.Expr, size: int, elems: dict[str, list[sp.Symbol]],
+def expand(spec: Spec, expr: sp.Expr, size: int | dict[str, int], elems: dict[str, list[sp.Symbol]],
            indices: dict[str, int]) -> sp.Expr:
-    """``expr`` with every reduction written out over ``size`` elements and every take resolved."""
+    """``expr`` with every reduction written out over its axis's elements (``size``: one number
+    for every axis, or a dict by axis) and every take resolved."""
+    is_set = any(not spec.input(n).axes for n in elems)
+    axis_of = {spec.input(n).symbol: _axis(spec, n, is_set) for n in elems}
     by_symbol = {spec.input(n).symbol: v for n, v in elems.items()}
     index_syms = {spec.input(n).symbol: n for n in indices}
 
-    def walk(e, k):
+    def walk(e, at):
         if isinstance(e, take):
             arr, idx = e.args
             t = indices[index_syms[idx]]
-            return by_symbol[arr][t] if 0 <= t < size else sp.S.NaN
+            return by_symbol[arr][t] if 0 <= t < len(by_symbol[arr]) else sp.S.NaN
         if isinstance(e, AxisReduction):
-            terms = [walk(e.args[0], j) for j in range(size)]
+            axis = e.args[1].axis_name
+            n = size if isinstance(size, int) else size[axis]
+            terms = [walk(e.args[0], {**at, axis: j}) for j in range(n)]
             op = e.op
             if op == "sum":
                 return sp.Add(*terms)
             if op == "mean":
-                return sp.Add(*terms) / size
+                return sp.Add(*terms) / n
             if op == "max":
                 return sp.Max(*terms)
             if op == "logsumexp":
@@ -52,16 +64,16 @@ def expand(spec: Spec, expr: sp.Expr, size: int, elems: dict[str, list[sp.Symbol
             p = e.args[2] if len(e.args) > 2 else sp.Integer(2)
             return sp.Add(*[sp.Abs(t) ** p for t in terms]) ** (1 / p)
         if e in by_symbol:
-            if k is None:
-                raise ValueError(f"input {e} with an axis outside a reduction")
-            return by_symbol[e][k]
+            if axis_of[e] not in at:
+                raise ValueError(f"input {e} with the axis '{axis_of[e]}' outside a reduction over it")
+            return by_symbol[e][at[axis_of[e]]]
         if e in index_syms:
             return sp.Integer(indices[index_syms[e]])
         if not e.args:
             return e
-        return e.func(*[walk(a, k) for a in e.args])
+        return e.func(*[walk(a, at) for a in e.args])
 
-    return walk(expr, None)
+    return walk(expr, {})
 
 
 def _mp(v) -> str:
@@ -72,10 +84,15 @@ def row_truth(spec: Spec, arrays: dict[str, np.ndarray], row: int | None, params
               wrt: tuple[str, ...], grads: bool = True):
     """(loss, {input: gradient array}, mean weight) of one row (``row``) or of the whole
     set (``row=None``) at float values ``arrays``, in mpmath; gradients of the loss in
-    each input of ``wrt`` (the row's K elements, or every row of a set loss)."""
+    each input of ``wrt`` (the row's K_a elements, or every row of a set loss)."""
     is_set = row is None
-    axis_inputs = [i.name for i in spec.inputs if i.axes]
-    size = (next(iter(arrays.values())).size if is_set else arrays[axis_inputs[0]].shape[1])
+    if is_set:
+        size = next(iter(arrays.values())).size
+    else:
+        size = {}
+        for i in spec.inputs:
+            if i.axes and i.name in arrays:
+                size.setdefault(i.axes[0], np.shape(arrays[i.name])[-1])
     elems = element_symbols(spec, size, is_set)
     index_names = [n for n in arrays if np.asarray(arrays[n]).dtype.kind in "iu"]
     indices = {n: int(arrays[n][row]) for n in index_names} if not is_set else {}

@@ -1,6 +1,6 @@
 """Structured losses on CUDA (Numba's simulator, or a GPU when asked): ``.cuda`` against
-torch autograd and against the CPU kernels, for row losses (class and embedding axes)
-and a set loss."""
+torch autograd and against the CPU kernels, for row losses (class and embedding axes,
+and the two axes of the VAE loss) and a set loss."""
 import numpy as np
 import pytest
 import torch
@@ -68,6 +68,27 @@ def test_soft_dice_on_device_matches_cpu(cuda):
     np.testing.assert_allclose(_host(grad), cpu_grad, rtol=1e-13, atol=1e-16)
     zero_loss, zero_grad = d.cuda.loss_grad(cuda.to_device(np.zeros(16)), cuda.to_device(np.zeros(16)))
     assert _host(zero_loss) == 0.0 and np.isfinite(_host(zero_grad)).all()
+
+
+def test_vae_on_device_matches_torch(cuda):
+    """Two axes of different lengths (12 features, 3 latent dimensions), float32 and float64."""
+    vae = lossgen.get("vae")
+    z = RNG.normal(scale=3, size=(21, 12))
+    x = RNG.uniform(size=(21, 12))
+    mu, logvar = RNG.normal(size=(2, 21, 3))
+    for dtype, rtol in ((np.float64, 1e-13), (np.float32, 1e-5)):
+        arrays = [a.astype(dtype) for a in (z, x, mu, logvar)]
+        loss, grads = vae.cuda.loss_grad(*(cuda.to_device(a) for a in arrays), beta=2.0)
+        Z, X, M, LV = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays)
+        want = (F.binary_cross_entropy_with_logits(Z, X, reduction="sum")
+                - (1 + LV - M ** 2 - LV.exp()).sum()) / 21
+        want.backward()
+        np.testing.assert_allclose(_host(loss), want.item(), rtol=rtol)
+        for g, T in zip(grads, (Z, M, LV)):
+            assert _host(g).dtype == dtype and _host(g).shape == tuple(T.shape)
+            np.testing.assert_allclose(_host(g), T.grad.numpy(), rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-15)
+    with pytest.raises(ValueError, match=r"'logvar' has shape \(21, 2\); expected \(21, 3\): 2 'latent'"):
+        vae.cuda.loss(*(cuda.to_device(a) for a in (z, x, mu, logvar[:, :2])))
 
 
 def test_device_call_refuses_host_arrays_by_name(cuda):
