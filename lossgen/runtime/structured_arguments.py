@@ -108,7 +108,7 @@ def _lengths(module, where, names, kinds, given, optional) -> tuple[int, dict[st
             continue
         a = _array(given[name], where, name)
         if a.ndim == 2 or (a.ndim == 1 and name in optional):
-            ks[axis], source[axis] = a.shape[-1], name
+            ks[axis], source[axis] = a.shape[a.ndim - 1], name   # (the simulator's shapes take no -1)
     for axis in module.AXES:            # an axis whose only input is a left-out weight
         if axis not in ks:
             raise TypeError(f"{where}: no input gives the length of the axis '{axis}'")
@@ -151,7 +151,7 @@ def _check(a, name, kind, where, axis_k_ref, n_ref, shape, dtype, optional):
             return a.reshape(1, k)
         if a.shape != (n, k):
             also = f" or ({k},)" if optional else ""
-            why = (f"{a.shape[-1]} '{axis}' elements per row, but '{ref}' has {k}" if a.ndim == 2 and a.shape[0] == n
+            why = (f"{a.shape[1]} '{axis}' elements per row, but '{ref}' has {k}" if a.ndim == 2 and a.shape[0] == n
                    else f"{a.shape[0]} rows, but '{first}' has {n}" if a.ndim == 2
                    else f"K = {k} '{axis}' elements per row")
             raise ValueError(f"{where}: argument '{name}' has shape {a.shape}; expected ({n}, {k}){also}: {why}")

@@ -88,7 +88,7 @@ def test_vae_on_device_matches_torch(cuda):
             assert _host(g).dtype == dtype and _host(g).shape == tuple(T.shape)
             np.testing.assert_allclose(_host(g), T.grad.numpy(), rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-15)
     with pytest.raises(ValueError, match=r"'logvar' has shape \(21, 2\); expected \(21, 3\): 2 'latent'"):
-        vae.cuda.loss(*(cuda.to_device(a) for a in (z, x, mu, logvar[:, :2])))
+        vae.cuda.loss(*(cuda.to_device(np.ascontiguousarray(a)) for a in (z, x, mu, logvar[:, :2])))
 
 
 def test_device_call_refuses_host_arrays_by_name(cuda):
