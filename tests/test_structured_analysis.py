@@ -17,6 +17,14 @@ def test_softmax_cross_entropy_is_proved_convex_in_the_logits():
     assert r["convexity"]["verdict"] == "proved" and "DCP" in r["convexity"]["method"]
 
 
+def test_vae_is_proved_convex_in_the_logits_and_the_posterior_parameters():
+    """A reduction over each of two axes: softplus of the logits over 'feature', and
+    mu**2/2 + (expm1(logvar) - logvar)/2 over 'latent', both convex, beta >= 0."""
+    r = analyze("vae")
+    assert r["convex"] is True and r["convexity"]["verdict"] == "proved"
+    assert set(r["convexity"]["inputs"]) == {"recon_logits", "mu", "logvar"}
+
+
 def test_kl_divergence_is_proved_convex_in_its_second_argument():
     r = analyze("kl_div")
     assert r["convex"] is True and r["convexity"]["verdict"] == "proved"
