@@ -112,6 +112,10 @@ class NumbaPrinter(PythonCodePrinter):
             parts.append("math.nan")
         return "(" + " ".join(parts) + ")"
 
+    def _print_detach(self, expr):
+        # the value; that it is held constant shaped the derived gradient already
+        return f"({self._print(expr.args[0])})"
+
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):
             return f"{type(expr).runtime_name}({', '.join(self._print(a) for a in expr.args)})"
