@@ -50,6 +50,24 @@ def test_circle_matches_pml(m, gamma):
     np.testing.assert_allclose(_back_to(E, _cosines, grad), E.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
+def test_circle_rows_without_a_positive_count_zero_as_in_pml():
+    """Anchors of a label seen once have no positive: loss 0 and gradient 0 (PML drops them
+    from its mean, AvgNonZeroReducer; lossgen's 'sum' over the counted rows is the same)."""
+    E, _ = _embeddings(4)
+    labels = torch.tensor(np.r_[np.repeat(np.arange(8), 4), [100, 101, 102, 103]])
+    want = pml_losses.CircleLoss(m=0.25, gamma=64.0)(E, labels)
+    want.backward()
+    same = (labels[:, None] == labels[None, :]).double()
+    positive = (same - torch.eye(N, dtype=torch.float64)).numpy()
+    negative = (1 - same).numpy()
+    L = lossgen.get("circle")
+    rows, grad = L.loss_grad(_cosines(E).detach().numpy(), positive, negative, m=0.25, gamma=64.0, reduction="none")
+    assert np.all(rows[-4:] == 0) and np.all(grad[-4:] == 0) and np.all(rows[:-4] > 0)
+    counted = N - 4
+    np.testing.assert_allclose(rows.sum() / counted, want.item(), rtol=1e-12)
+    np.testing.assert_allclose(_back_to(E, _cosines, grad / counted), E.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("temperature", [0.07, 0.5])
 def test_nt_xent_matches_pml(temperature):
     """NT-Xent on pairs (two views of each sample): PML's NTXentLoss with each sample's
