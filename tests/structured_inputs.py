@@ -28,7 +28,7 @@ def random_inputs(name: str, module, n: int, k: int, rng, dtype=np.float64) -> l
         if kind == "index":
             out.append(rng.integers(0, k, n))
             continue
-        if iname == "cosine":                   # ArcFace/CosFace: cosines in (-1, 1)
+        if iname in ("cosine", "similarity") and name != "info_nce":   # cosines in (-1, 1)
             a = rng.uniform(-0.95, 0.95, size=shape)
         elif dom.values is not None:
             a = rng.choice(np.array(dom.values), size=shape)
@@ -46,4 +46,12 @@ def random_inputs(name: str, module, n: int, k: int, rng, dtype=np.float64) -> l
     if "onehot" in names:                       # Crammer-Singer: the one-hot row of the class index
         index = next(a for a, i in zip(out, module.INPUTS) if i[3] == "index")
         out[names.index("onehot")] = np.eye(lengths[module.INPUT_AXES["onehot"]], dtype=dtype)[index]
+    if name == "circle":                        # disjoint masks, each row with a positive and a negative
+        k = lengths[module.AXES[0]]
+        pos = (rng.random((n, k)) < 0.3).astype(dtype)
+        pos[:, 0], pos[:, 1] = 1, 0
+        neg = (1 - pos).astype(dtype)
+        if k > 2:                               # an element in neither mask (the anchor itself)
+            pos[:, 2] = neg[:, 2] = 0
+        out[names.index("positive")], out[names.index("negative")] = pos, neg
     return out

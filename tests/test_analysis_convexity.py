@@ -22,7 +22,7 @@ from lossgen.spec import parse_spec_text
 from lossgen.verify.truth import mp_function
 
 PROVED = ["mse", "mae", "huber", "pseudo_huber", "log_cosh", "hinge", "squared_hinge", "logistic",
-          "bce_with_logits", "poisson_nll", "exponential", "quantile"]
+          "bce_with_logits", "poisson_nll", "exponential", "quantile", "margin_ranking"]
 DISPROVED = ["focal", "cauchy", "tukey", "welsch", "geman_mcclure", "ramp", "msle"]
 METHODS = {"dcp", "second derivative", "piecewise", "interval branch-and-bound", "hessian principal minors"}
 

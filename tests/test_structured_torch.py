@@ -200,7 +200,18 @@ def _arcface(C, T, s=64.0, m=0.5):
     return F.cross_entropy(s * C.scatter(1, T[:, None], phi[:, None]), T)
 
 
+def _circle(S, P, N, m=0.4, gamma=80.0):
+    """Sun et al.'s circle loss in torch ops, the weights detached (as pytorch-metric-learning)."""
+    zp = -gamma * torch.relu(1 + m - S.detach()) * (S - (1 - m))
+    zn = gamma * torch.relu(S.detach() + m) * (S - m)
+    lse = lambda z, mask: torch.logsumexp(z.masked_fill(mask == 0, -float("inf")), dim=1)
+    # softplus as logaddexp(0, x): F.softplus returns x itself above 20, off by e^-x
+    x = lse(zp, P) + lse(zn, N)
+    return torch.logaddexp(torch.zeros_like(x), x).mean()
+
+
 REFERENCES = {
+    "circle": ({"m": 0.4, "gamma": 80.0}, lambda S, P, N: _circle(S, P, N)),
     # torch computes these from logits of size s (30, 64): its own rounding is ~1e-14 of that
     "cosface": ({"s": 30.0, "m": 0.35}, lambda C, T: F.cross_entropy(30.0 * (C - 0.35 * F.one_hot(T, C.shape[1]).to(C.dtype)), T)),
     "arcface": ({}, lambda C, T: _arcface(C, T)),

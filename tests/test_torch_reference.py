@@ -176,6 +176,10 @@ def _gaussian_nll_kw(p):
     return {"full": bool(p["full"]), "eps": p["eps"]}
 
 
+def _margin_ranking_kw(p):
+    return {"margin": p["margin"]}
+
+
 def _bce_with_logits_kw(p):
     return {"pos_weight": torch.tensor(p["pos_weight"], dtype=torch.float64)}
 
@@ -199,6 +203,7 @@ TORCH_KEYED = {
     "poisson_nll": Case(inputs=_poisson_nll_inputs, params=[{"full": 0}, {"full": 1}],
                         torch_kwargs=_poisson_nll_kw),
     "smooth_l1": Case(params=[{}, {"beta": 0.4}, {"beta": 3.0}], torch_kwargs=_smooth_l1_kw),
+    "margin_ranking": Case(params=[{}, {"margin": 0.5}, {"margin": 2.0}], torch_kwargs=_margin_ranking_kw),
 }
 
 # Losses without a spec `torch` key, against formulas written in torch ops.
@@ -213,7 +218,7 @@ EXTRA = {
 # at least these specs carry a torch key; a key dropped by mistake must not silently
 # shrink this suite
 EXPECTED_TORCH_KEYED = {"bce", "bce_with_logits", "diffusion_mse", "gaussian_nll", "huber",
-                        "logistic", "mae", "mse", "poisson_nll", "smooth_l1"}
+                        "logistic", "mae", "margin_ranking", "mse", "poisson_nll", "smooth_l1"}
 
 
 def _torch_keyed():

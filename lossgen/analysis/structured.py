@@ -27,6 +27,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from ..primitives import PRIMITIVES
 from ..spec.structure import (
     AxisReduction,
     logsumexp_over,
@@ -133,7 +134,8 @@ def witness(problem, name: str, deadline=None) -> dict | None:
     var = elems.get(name, [problem.input_symbol(name)])
     others = sorted(f.free_symbols - set(var), key=str)
     rng = np.random.default_rng(0)
-    lam = sp.lambdify(var + others, f, "math")
+    # the stable primitives (softplus, ...) by their float implementations, the rest from math
+    lam = sp.lambdify(var + others, f, [{n: c.numpy for n, c in PRIMITIVES.items()}, "math"])
 
     def draw(symbols):
         out = []

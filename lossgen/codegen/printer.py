@@ -19,13 +19,14 @@ class NumbaPrinter(PythonCodePrinter):
                           "allow_unknown_functions": False})
 
     # numbers: exact rationals become the nearest double, written so a person reads it
+    # (integers beyond 2**53 as their nearest double's repr, 1e+300, not 301 digits)
     def _print_Rational(self, expr):
         if expr.q == 1:
-            return f"{expr.p}.0"
+            return self._print_Integer(expr)
         return repr(float(expr))
 
     def _print_Integer(self, expr):
-        return f"{int(expr)}.0"
+        return f"{int(expr)}.0" if abs(int(expr)) < 2 ** 53 else repr(float(expr))
 
     def _print_Half(self, expr):
         return "0.5"
@@ -111,6 +112,10 @@ class NumbaPrinter(PythonCodePrinter):
         if not has_default:
             parts.append("math.nan")
         return "(" + " ".join(parts) + ")"
+
+    def _print_detach(self, expr):
+        # the value; that it is held constant shaped the derived gradient already
+        return f"({self._print(expr.args[0])})"
 
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):

@@ -8,7 +8,8 @@ name; an input with the role ``weight`` may be left out), parameters as keywords
   rows: torch's weighted mean for cross-entropy).  Derivatives are those of the reduced
   loss ("none": of the sum).  A set loss (Dice, ...) is one number for the whole set:
   "sum" and "mean" both give it, "none" is refused.
-* ``out`` — not offered: results are new arrays.
+* ``out`` — not offered: results are new arrays (recycled from an earlier call once
+  the caller has let go of them, :mod:`lossgen.runtime.buffers`).
 
 Arrays keep their dtype (float32 in, float32 out); the mathematics and every sum run in
 float64.  With one differentiable input a gradient is an array of its shape; with several,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NotDifferentiableError
+from . import buffers
 from .structured_arguments import Bound, bind_structured, check_indices
 
 
@@ -99,7 +101,9 @@ class StructuredLoss:
         kinds = {n: kind for n, _, _, kind in self.module.INPUTS}
         if not want_grad:
             return [np.empty((0, 0) if kinds[n] == "axis" else 0, b.dtype) for n in self.diff_names]
-        return [np.empty((b.n, b.k_of(self.module, n)) if kinds[n] == "axis" else b.n, b.dtype)
+        # recycled when the caller has dropped an earlier result (lossgen.runtime.buffers):
+        # a fresh array's first touch costs a page fault per 4 KiB
+        return [buffers.empty((b.n, b.k_of(self.module, n)) if kinds[n] == "axis" else (b.n,), b.dtype)
                 for n in self.diff_names]
 
     def _run_rows(self, b: Bound, want_loss, want_grad):
@@ -111,7 +115,7 @@ class StructuredLoss:
         with np.errstate(divide="ignore", invalid="ignore"):  # a mean over no rows is nan, as in torch
             # no row counts (every target ignored): the loss is nan and the gradient 0, as torch's
             scale = (1.0 / den if den != 0 else 0.0) if red == "mean" else 1.0
-            out_loss = np.empty(b.n if red == "none" else 0, b.dtype)
+            out_loss = buffers.empty((b.n,), b.dtype) if red == "none" else np.empty(0, b.dtype)
             grads = self._grad_buffers(b, want_grad)
             total = m.rows(*b.arrays, *b.params, b.n, scale, want_grad, out_loss, *grads)
             loss = out_loss if red == "none" else b.dtype.type(np.float64(total) / den if red == "mean" else total)

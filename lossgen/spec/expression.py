@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..primitives import PRIMITIVES
-from .structure import REDUCTIONS, Axis, take
+from .structure import REDUCTIONS, Axis, detach, take
 
 MAX_CHARS = 4000
 MAX_NODES = 800
@@ -60,6 +60,7 @@ FUNCTIONS: dict[str, object] = {
     "relu": lambda x: sp.Max(x, 0),
     "clip": lambda x, lo, hi: _clip(lo, x, hi),
     "take": take,
+    "detach": detach,
     **PRIMITIVES,
     **REDUCTIONS,
 }

@@ -72,6 +72,30 @@ class norm_over(AxisReduction):
     nargs = (2, 3)
 
 
+class detach(sp.Function):
+    r"""``detach(x)``: the value of ``x``, held constant by differentiation (torch's
+    ``Tensor.detach``, JAX's ``stop_gradient``): :math:`\partial\,\mathrm{detach}(x)/\partial x = 0`.
+
+    Circle loss weights each similarity by a factor computed from it but not
+    differentiated.  Kernels compute ``x``; the gradient treats the factor as a constant,
+    so it is not the derivative of the loss's value (which the documentation says).
+    """
+
+    nargs = 1
+
+    #: what lambdify calls, in NumPy and in mpmath alike: the identity
+    _imp_ = staticmethod(lambda x: x)
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _latex(self, printer):
+        return rf"\operatorname{{sg}}\left({printer._print(self.args[0])}\right)"
+
+
 class take(sp.Function):
     """``take(x, index)``: the element of ``x`` along its axis at an integer index."""
 
