@@ -131,6 +131,7 @@ class RowProgram:
         return self.row_inputs if self.is_set else tuple(x for x in self.axis_inputs if self.input_axis[x] == axis)
 
     def diff_elements_on(self, axis: str) -> tuple[str, ...]:
+        """The differentiable inputs along ``axis`` (their gradients are written in its pass)."""
         return tuple(x for x in self.diff_element_inputs if x in self.elements_on(axis))
 
     @property
