@@ -133,6 +133,10 @@ def witness(problem, name: str, deadline=None) -> dict | None:
     var = elems.get(name, [problem.input_symbol(name)])
     others = sorted(f.free_symbols - set(var), key=str)
     rng = np.random.default_rng(0)
+    # stable primitives (softplus, xlogy, ...) by their elementary definitions: lambdify's "math"
+    # and the confirmation in _chord_gap (sp.N) know no others
+    from ..primitives.functions import to_elementary
+    f = to_elementary(f)
     lam = sp.lambdify(var + others, f, "math")
 
     def draw(symbols):
