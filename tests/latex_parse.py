@@ -162,6 +162,14 @@ class _Reader:
         out = []
         j = 0
         while j < len(tex):
+            if tex.startswith(r"\bar{", j):   # an adjoint: \bar{r} -> the symbol bar:r
+                end = _match(tex, j + 4, "{", "}")
+                inner = self.expr(tex[j + 5:end - 1])
+                if not isinstance(inner, sp.Symbol):
+                    raise FormulaError(f"\\bar of a non-symbol {inner} in {tex!r}")
+                out.append(self.hold(sp.Symbol(f"bar:{inner.name}")))
+                j = end
+                continue
             found = self._reduction(tex, j)
             if found is not None:
                 out.append(self.hold(found[0]))

@@ -58,6 +58,8 @@ class Case:
         """A parsed formula in the spec's language: x__k -> x (bound by a reduction) or an element
         placeholder x@k (the formula's own element), x__t -> take(x, t), reductions over the spec's axis."""
         if isinstance(e, sp.Symbol):
+            if e.name.startswith("bar:"):   # an adjoint, defined by its own formula
+                return e
             base, sep, sub = e.name.partition("__")
             if sep and base in self.elements and sub in LETTERS:
                 if sub in bound or norm:
@@ -133,9 +135,12 @@ def parsed_formulas(name: str, case: Case, formulas=None) -> list[tuple[str, str
     formulas = published(name)[0] if formulas is None else formulas
     defs: dict[sp.Symbol, sp.Expr] = {}
     for fid, lhs, rhs in formulas:
-        if fid.startswith(("subexpression/", "reduction/")):
+        if fid.startswith(("subexpression/", "reduction/", "adjoint/")):
             name_sym = parse_formula(lhs)
-            assert isinstance(name_sym, sp.Symbol) and name_sym.name == fid.split("/", 1)[1], (fid, lhs)
+            want = fid.split("/", 1)[1]
+            if fid.startswith("adjoint/"):
+                want = "bar:" + (want.replace("[", "__").rstrip("]") if "[" in want else want)
+            assert isinstance(name_sym, sp.Symbol) and name_sym.name == want, (fid, lhs, name_sym)
             assert name_sym.name not in case.symbols, f"{fid} shadows an input or parameter"
             expr = case.convert(parse_formula(rhs)).xreplace(defs)
             assert not {s for s in expr.free_symbols if s.name.endswith("@element")}, \
@@ -183,7 +188,7 @@ def check_structured(name: str, mutate=None) -> int:
                         compare(case.evaluate(expr, arrays, row, params, element=k), want, f"{where} element {k}")
                         checked += 1
                     continue
-                elif fid.startswith(("subexpression/", "reduction/")):
+                elif fid.startswith(("subexpression/", "reduction/", "adjoint/")):
                     continue   # substituted into the formulas checked here
                 else:
                     raise AssertionError(f"{name}: unexpected formula {fid}")
@@ -245,30 +250,36 @@ def test_the_structured_part_is_grouped_by_category():
         & set(STRUCTURED)
 
 
-def _mutated(name, old, new):
+def _mutated(name, prefix, old, new):
     def mutate(case):
         formulas = []
         for fid, lhs, rhs in published(name)[0]:
-            if fid.startswith("gradient/") and old in rhs:
+            if fid.startswith(prefix) and old in rhs:
                 rhs = rhs.replace(old, new, 1)
             formulas.append((fid, lhs, rhs))
         return parsed_formulas(name, case, formulas)
     return mutate
 
 
-@pytest.mark.parametrize("name, old, new", [
+@pytest.mark.parametrize("name, prefix, old, new", [
     # the take's adjoint at the wrong element
-    ("softmax_cross_entropy", r"\left[k = \mathit{target}\right]", r"\left[k = \mathit{target} + 1\right]"),
+    ("softmax_cross_entropy", "gradient/", r"\left[k = \mathit{target}\right]", r"\left[k = \mathit{target} + 1\right]"),
     # a softmax weight of the target's logit instead of the element's
-    ("poly1_cross_entropy", r"e^{\mathit{logits}_{k}", r"e^{\mathit{logits}_{\mathit{target}}"),
+    ("poly1_cross_entropy", "gradient/", r"e^{\mathit{logits}_{k}", r"e^{\mathit{logits}_{\mathit{target}}"),
     # the p-norm's element weight with the wrong power
-    ("triplet_margin", r"^{p - 1}", r"^{p}"),
+    ("triplet_margin", "gradient/", r"^{p - 1}", r"^{p}"),
     # a set loss's gradient with the element's target replaced by its prediction
-    ("soft_dice", r"\mathit{target}_{i}", r"\mathit{pred}_{i}"),
+    ("soft_dice", "gradient/", r"\mathit{target}_{i}", r"\mathit{pred}_{i}"),
+    # an adjoint with a sign changed: label smoothing's share of the log-sum-exp
+    ("softmax_cross_entropy", "adjoint/nll", r"1 - \mathit{label\_smoothing}", r"1 + \mathit{label\_smoothing}"),
+    # a reduction's sum taken as a mean
+    ("contrastive", "reduction/", r"\sum_{k=1}^{K}", r"\frac{1}{K}\sum_{k=1}^{K}"),
+    # a max over the elements read as their sum
+    ("crammer_singer", "definition", r"\max_{k}", r"\sum_{k=1}^{K}"),
 ])
-def test_a_wrong_structured_formula_is_caught(name, old, new):
-    """The comparison is not vacuous: a changed index, weight or power in a gradient fails."""
+def test_a_wrong_structured_formula_is_caught(name, prefix, old, new):
+    """The comparison is not vacuous: a changed index, weight, power, sign or reduction fails."""
     formulas, _ = published(name)
-    assert any(old in rhs for fid, _, rhs in formulas if fid.startswith("gradient/")), (name, old)
+    assert any(old in rhs for fid, _, rhs in formulas if fid.startswith(prefix)), (name, prefix, old)
     with pytest.raises(AssertionError):
-        check_structured(name, mutate=_mutated(name, old, new))
+        check_structured(name, mutate=_mutated(name, prefix, old, new))

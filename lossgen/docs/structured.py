@@ -11,9 +11,11 @@ Formulas (each with an id, a left-hand side and its source, as in :mod:`.facts`)
   subexpression names, as :math:`r_{j}`;
 * ``row_loss``: the row loss :math:`F(s, x_t, r)` the chain rule starts from;
 * ``mean_weight``: a row's share of the divisor of ``reduction="mean"`` (when the spec has one);
+* ``adjoint/NAME``, ``adjoint/X[T]``: the adjoint :math:`\bar r = dL/dr` of each reduction and
+  :math:`\bar x_t` of each take that a gradient uses (printed ``\bar{r}``, ``\bar{x_{t}}``);
 * ``gradient/X``: :math:`\partial L/\partial x_k` of each differentiable input, by the chain
-  rule through the reductions (:func:`element_gradient`: adjoints times element weights, plus
-  the adjoint of a take at its index).
+  rule through the reductions (adjoints times element weights, plus the adjoint of a take at
+  its index), as :func:`lossgen.derive.reductions.element_gradient` computes it.
 
 The notation: an element of an input along the axis is ``x_{k}`` (``x_{i}`` over the set),
 a take ``take(x, t)`` is ``x_{t}``, and the reductions are written
@@ -71,8 +73,10 @@ class StructuredLatexPrinter(CatalogLatexPrinter):
     """The catalog printer with reductions over an index, takes as ``x_{t}``, elements
     as ``x_{k}`` and Iverson brackets (see the module docstring)."""
 
-    def __init__(self, elements: set[str], is_set: bool, free: str | None, size: sp.Symbol | None = None):
+    def __init__(self, elements: set[str], is_set: bool, free: str | None, size: sp.Symbol | None = None,
+                 adjoints: dict[str, str] | None = None):
         super().__init__()
+        self.adjoints = adjoints or {}
         self.elements = elements
         self.letters = list(_LETTERS[is_set])
         self.size = "n" if is_set else "K"
@@ -83,6 +87,8 @@ class StructuredLatexPrinter(CatalogLatexPrinter):
         return next(x for x in self.letters if x not in self.stack)
 
     def _print_Symbol(self, expr, style="plain"):
+        if expr.name in self.adjoints:
+            return self.adjoints[expr.name]
         if self.size_symbol is not None and expr == self.size_symbol:
             return self.size
         if expr.name in self.elements:
@@ -105,7 +111,8 @@ class StructuredLatexPrinter(CatalogLatexPrinter):
             return self._named("\\" + type(expr).__name__, expr.args, kwargs.get("exp"))
         if (isinstance(expr, sp.Piecewise) and len(expr.args) == 2 and expr.args[0][0] == 1
                 and expr.args[1][0] == 0 and expr.args[1][1] is sp.true):
-            return r"\left[" + self._print(expr.args[0][1]) + r"\right]"
+            # braced: breqn breaks a long formula at relations, never inside a group
+            return r"{\left[" + self._print(expr.args[0][1]) + r"\right]}"
         return super()._print(expr, **kwargs)
 
     def _reduction(self, node: AxisReduction) -> str:
@@ -187,9 +194,14 @@ def program_facts(spec: Spec) -> dict:
         """D = d op / d e_k, the arg-max indicator written as [e_k = r]."""
         if red.op == "max":
             return iverson(sp.Eq(e, red.symbol))
+        if red.op == "norm":    # the kernels' 0 where r = 0 is stated in the text, not as cases
+            return sp.sign(e) * sp.Abs(e) ** (red.p - 1) / red.symbol ** (red.p - 1)
         return red.weight(e)
 
-    # adjoints, top level first: rbar_j = dF/dr_j + sum_i rbar_i sum_k D_ik de_ik/dr_j (i above j)
+    # adjoints, top level first: rbar_j = dF/dr_j + sum_i rbar_i sum_k D_ik de_ik/dr_j (i above j),
+    # each a symbol of its own in the formulas that use it (printed \bar{r_j}, \bar{x_t})
+    bar = {red.symbol: sp.Symbol(f"_bar_r{j}", real=True) for j, red in enumerate(prog.reductions)}
+    bar |= {t.symbol: sp.Symbol(f"_bar_t{m}", real=True) for m, t in enumerate(prog.takes)}
     adjoint: dict[sp.Symbol, sp.Expr] = {}
     for red in sorted(prog.reductions, key=lambda r: -r.level):
         a = d(prog.row_loss, red.symbol)
@@ -197,16 +209,15 @@ def program_facts(spec: Spec) -> dict:
             if up.level > red.level:
                 de = d(up.body, red.symbol)
                 if de != 0:
-                    a += adjoint[up.symbol] * sum_over(weight(up, up.body) * de, axis)
+                    a += bar[up.symbol] * sum_over(weight(up, up.body) * de, axis)
         adjoint[red.symbol] = a
-    tbar = {}
     for t in prog.takes:
         a = d(prog.row_loss, t.symbol)
         for up in prog.reductions:
             de = d(up.body, t.symbol)
             if de != 0:
-                a += adjoint[up.symbol] * sum_over(weight(up, up.body) * de, axis)
-        tbar[t.symbol] = a
+                a += bar[up.symbol] * sum_over(weight(up, up.body) * de, axis)
+        adjoint[t.symbol] = a
     letter = _LETTERS[prog.is_set][0]
     k = sp.Symbol(letter, integer=True)
     grads = {}
@@ -216,13 +227,45 @@ def program_facts(spec: Spec) -> dict:
         for red in prog.reductions:
             de = d(red.body, xs)
             if de != 0:
-                g += adjoint[red.symbol] * weight(red, red.body) * de
+                g += bar[red.symbol] * weight(red, red.body) * de
         for t in prog.grad_takes:
             if t.array == x:
-                g += tbar[t.symbol] * iverson(sp.Eq(k, spec.input(t.index).symbol))
+                g += bar[t.symbol] * iverson(sp.Eq(k, spec.input(t.index).symbol))
         grads[x] = show(g)
+    # the adjoints the gradients use (and those they use), in the order of the row program
+    used: set[sp.Symbol] = set()
+    todo = [s for g in grads.values() for s in g.free_symbols if s in bar.values()]
+    by_bar = {b: s for s, b in bar.items()}
+    while todo:
+        b = todo.pop()
+        if b not in used:
+            used.add(b)
+            todo += [s for s in adjoint[by_bar[b]].free_symbols if s in bar.values()]
+    order = [r.symbol for r in prog.reductions] + [t.symbol for t in prog.takes]
+    adjoints = [(bar[s], show(adjoint[s])) for s in order if bar[s] in used]
     return {"prog": prog, "axis": axis, "nodes": nodes, "names": names, "show": show, "grads": grads,
-            "size": AXIS_SIZE}
+            "size": AXIS_SIZE, "adjoints": adjoints, "bar": bar, "taken": taken}
+
+
+def adjoint_latex(facts: dict) -> dict[str, str]:
+    r"""The LaTeX of each adjoint symbol: \bar{r} for a reduction named r, \bar{x_{t}} for a take."""
+    out = {}
+    for s, b in facts["bar"].items():
+        if s in facts["names"]:
+            inner = symbol_latex(facts["names"][s].name)
+        else:
+            node = facts["taken"][s]
+            inner = f"{symbol_latex(node.args[0].name)}_{{{symbol_latex(node.args[1].name)}}}"
+        out[b.name] = rf"\bar{{{inner}}}"
+    return out
+
+
+def adjoint_id(facts: dict, b: sp.Symbol) -> str:
+    s = next(s for s, v in facts["bar"].items() if v == b)
+    if s in facts["names"]:
+        return f"adjoint/{facts['names'][s].name}"
+    node = facts["taken"][s]
+    return f"adjoint/{node.args[0].name}[{node.args[1].name}]"
 
 
 def formulas(spec: Spec) -> list[dict]:
@@ -232,8 +275,10 @@ def formulas(spec: Spec) -> list[dict]:
     elements = set(prog.element_inputs)
     src = spec.source_path.rsplit("/", 1)[-1] if spec.source_path else f"{spec.name}.toml"
 
+    bars = adjoint_latex(facts)
+
     def tex(e, free=None):
-        return StructuredLatexPrinter(elements, prog.is_set, free, facts["size"]).doprint(e)
+        return StructuredLatexPrinter(elements, prog.is_set, free, facts["size"], bars).doprint(e)
 
     def formula(fid, lhs, e, source, free=None):
         return {"id": fid, "lhs": lhs, "tex": tex(e, free), "source": source}
@@ -259,6 +304,10 @@ def formulas(spec: Spec) -> list[dict]:
     if prog.mean_weight is not None:
         out.append(formula("mean_weight", r"\mathit{mean\_weight}", facts["show"](prog.mean_weight),
                            f"the spec ({src}, key mean_weight): a row's share of the divisor of reduction='mean'"))
+    for b, a in facts["adjoints"]:
+        out.append(formula(adjoint_id(facts, b), bars[b.name], a,
+                           "lossgen.derive.reductions: the adjoint (the derivative of L in this reduction or take) "
+                           "from the row loss, and from the reductions above it"))
     letter = _LETTERS[prog.is_set][0]
     for x, g in facts["grads"].items():
         out.append(formula(f"gradient/{x}", _partial(f"{symbol_latex(x)}_{{{letter}}}"), g,
@@ -304,14 +353,29 @@ def _element(name: str, markdown: bool) -> str:
 
 def _helpers(record: dict, markdown: bool) -> dict:
     from .section import _helpers as section_helpers
-    from .section import num
+    from .section import num, tex_escape
     helpers = section_helpers(record, markdown)
 
     def point(pt):
         sep = " = "
         return ", ".join(f"{_element(k, markdown)}{sep}{num(v)}" for k, v in pt.items())
-    helpers.update(point=point, mdpoint=point)
+
+    def formula(f):
+        if markdown:
+            return f"\n*{f['source']}:*\n\n$$\n{f['lhs']} = {f['tex']}\n$$\n"
+        return (f"% formula {f['id']}: {f['source']}\n\\noindent\\emph{{{tex_escape(f['source'])}:}}\n"
+                + display(f"{f['lhs']} = {f['tex']}"))
+    helpers.update(point=point, mdpoint=point, formula=formula)
     return helpers
+
+
+def display(body: str) -> str:
+    """A display formula: breqn's ``dmath*`` breaks a long one across lines, but not inside a
+    ``cases`` environment, so one with cases is set on one line, shrunk to the line width."""
+    from .section import LONG_FORMULA
+    if len(body) > LONG_FORMULA and r"\begin{cases}" not in body:
+        return f"\\begin{{dmath*}}{body}\\end{{dmath*}}"
+    return f"\\begin{{equation*}}\\fitformula{{{body}}}\\end{{equation*}}"
 
 
 def render_tex(record: dict) -> str:
