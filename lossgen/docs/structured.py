@@ -35,7 +35,7 @@ import functools
 import sympy as sp
 
 from ..spec.model import Spec
-from ..spec.structure import AxisReduction, Axis, logsumexp_over, max_over, mean_over, norm_over, sum_over, take
+from ..spec.structure import Axis, AxisReduction, logsumexp_over, max_over, mean_over, norm_over, sum_over, take
 from .facts import fold
 from .latex import CatalogLatexPrinter, symbol_latex
 
@@ -146,7 +146,7 @@ def _partial(v: str) -> str:
     return rf"\frac{{\partial L}}{{\partial {v}}}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _program(spec: Spec):
     from ..derive.reductions import row_program
     return row_program(spec)
@@ -287,7 +287,7 @@ def formulas(spec: Spec) -> list[dict]:
     for sym, body in spec.subexpressions:
         out.append(formula(f"subexpression/{sym.name}", symbol_latex(sym.name), body,
                            f"the spec ({src}, [expressions] {sym.name})"))
-    named = set(sym for sym, _ in spec.subexpressions)
+    named = {sym for sym, _ in spec.subexpressions}
     for red in prog.reductions:
         name = facts["names"][red.symbol]
         if name in named:
