@@ -154,7 +154,7 @@ def _program(spec: Spec):
 
 def program_facts(spec: Spec) -> dict:
     """The row program in plain terms: the axis, which inputs have it, takes and reductions."""
-    from ..derive.reductions import AXIS_SIZE, d
+    from ..derive.reductions import AXIS_SIZE, chain_sums, d, element_gradient
     prog = _program(spec)
     axis = Axis(prog.axis)
     # the reductions and takes as nodes of the spec's language again (for the names and the printer)
@@ -199,35 +199,27 @@ def program_facts(spec: Spec) -> dict:
         return red.weight(e)
 
     # adjoints, top level first: rbar_j = dF/dr_j + sum_i rbar_i sum_k D_ik de_ik/dr_j (i above j),
-    # each a symbol of its own in the formulas that use it (printed \bar{r_j}, \bar{x_t})
+    # each a symbol of its own in the formulas that use it (printed \bar{r_j}, \bar{x_t}); the
+    # per-element terms are derive.reductions' own (chain_sums, element_gradient) with the
+    # element weights above
     bar = {red.symbol: sp.Symbol(f"_bar_r{j}", real=True) for j, red in enumerate(prog.reductions)}
     bar |= {t.symbol: sp.Symbol(f"_bar_t{m}", real=True) for m, t in enumerate(prog.takes)}
+    weights = {red.symbol: weight(red, red.body) for red in prog.reductions}
+
+    def inner_sum(var, above):
+        term = chain_sums(prog, var, bar, above, weights)
+        return sum_over(term, axis) if term != 0 else sp.S.Zero
+
     adjoint: dict[sp.Symbol, sp.Expr] = {}
-    for red in sorted(prog.reductions, key=lambda r: -r.level):
-        a = d(prog.row_loss, red.symbol)
-        for up in prog.reductions:
-            if up.level > red.level:
-                de = d(up.body, red.symbol)
-                if de != 0:
-                    a += bar[up.symbol] * sum_over(weight(up, up.body) * de, axis)
-        adjoint[red.symbol] = a
+    for red in prog.reductions:
+        adjoint[red.symbol] = d(prog.row_loss, red.symbol) + inner_sum(red.symbol, red.level)
     for t in prog.takes:
-        a = d(prog.row_loss, t.symbol)
-        for up in prog.reductions:
-            de = d(up.body, t.symbol)
-            if de != 0:
-                a += bar[up.symbol] * sum_over(weight(up, up.body) * de, axis)
-        adjoint[t.symbol] = a
+        adjoint[t.symbol] = d(prog.row_loss, t.symbol) + inner_sum(t.symbol, 0)
     letter = _LETTERS[prog.is_set][0]
     k = sp.Symbol(letter, integer=True)
     grads = {}
     for x in prog.diff_element_inputs:
-        xs = prog.symbol(x)
-        g = sp.S.Zero
-        for red in prog.reductions:
-            de = d(red.body, xs)
-            if de != 0:
-                g += bar[red.symbol] * weight(red, red.body) * de
+        g = element_gradient(prog, x, bar, weights)
         for t in prog.grad_takes:
             if t.array == x:
                 g += bar[t.symbol] * iverson(sp.Eq(k, spec.input(t.index).symbol))
