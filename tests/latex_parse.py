@@ -24,6 +24,7 @@ import sympy as sp
 from sympy.parsing.latex import parse_latex
 
 from lossgen.primitives.functions import log_sigmoid, logaddexp, logcosh, sigmoid, softplus
+from lossgen.spec.structure import Axis, logsumexp_over, max_over, mean_over, norm_over, sum_over
 
 #: function heads (after \left/\right are dropped), longest first
 FUNCTIONS = {
@@ -37,6 +38,8 @@ FUNCTIONS = {
     r"\sigma(": sigmoid,
     r"\delta_{\mathrm{D}}(": sp.DiracDelta,
     r"\tanh(": sp.tanh,
+    r"\sin(": sp.sin,
+    r"\cos(": sp.cos,
     r"\cosh(": sp.cosh,
     r"\sinh(": sp.sinh,
     r"\log(": sp.log,
@@ -45,6 +48,20 @@ FUNCTIONS = {
     r"\min(": sp.Min,
 }
 ALIASES = {"lambda": "lam"}
+#: the structured catalog's reductions (lossgen/docs/structured.py), after \left/\right are dropped:
+#: read as lossgen's reduction functions over an Axis named by their index letter
+STRUCTURED = [
+    ("mean", re.compile(r"\\frac\{1\}\{[A-Za-z]\}\\sum_\{(?P<i>[a-z])=1\}\^\{[A-Za-z]\}\(")),
+    ("logsumexp", re.compile(r"\\log\(\\sum_\{(?P<i>[a-z])=1\}\^\{[A-Za-z]\} e\^\{")),
+    ("sum", re.compile(r"\\sum_\{(?P<i>[a-z])=1\}\^\{[A-Za-z]\}\(")),
+    ("max", re.compile(r"\\max_\{(?P<i>[a-z])\}\(")),
+    ("norm", re.compile(r"\\\|")),
+    ("iverson", re.compile(r"\[")),
+]
+#: x_{k}, x_{\mathit{t}}: an element or a take of an input with an axis (a \mathit name, or a
+#: Greek or one-letter name subscripted by a \mathit name)
+INDEXED = re.compile(r"(?P<base>\\mathit\{[A-Za-z0-9\\_]+\}|\\[a-z]+|[A-Za-z])"
+                     r"_\{(?P<sub>[ijkl]|\\mathit\{[A-Za-z0-9\\_]+\})\}")
 
 
 class FormulaError(ValueError):
@@ -111,11 +128,62 @@ class _Reader:
         tex = self._flatten(tex)
         return self._sympy(tex)
 
+    def _reduction(self, tex: str, j: int):
+        """A reduction of the structured catalog at ``j`` (see STRUCTURED): (node, end) or None."""
+        for kind, pattern in STRUCTURED:
+            m = pattern.match(tex, j)
+            if m is None:
+                continue
+            start = m.end() - 1
+            if kind == "logsumexp":
+                end = _match(tex, start, "{", "}")
+                if not tex.startswith(")", end):
+                    raise FormulaError(f"logsumexp not closed at {end} in {tex!r}")
+                body, stop = tex[start + 1:end - 1], end + 1
+            elif kind == "norm":
+                end = tex.find(r"\|_{", m.end())
+                if end < 0:
+                    raise FormulaError(f"unclosed norm at {j} in {tex!r}")
+                pend = _match(tex, end + 3, "{", "}")
+                body, stop = tex[m.end():end], pend
+                return norm_over(self.expr(body), Axis("norm"), self.expr(tex[end + 4:pend - 1])), stop
+            elif kind == "iverson":
+                end = _match(tex, start, "[", "]")
+                return sp.Piecewise((sp.S.One, self._condition(tex[start + 1:end - 1])), (sp.S.Zero, True)), end
+            else:
+                end = _match(tex, start, "(", ")")
+                body, stop = tex[start + 1:end - 1], end
+            cls = {"sum": sum_over, "mean": mean_over, "logsumexp": logsumexp_over, "max": max_over}[kind]
+            return cls(self.expr(body), Axis(m["i"])), stop
+        return None
+
     def _flatten(self, tex: str) -> str:
         """Replace every structured part by a placeholder, innermost parts parsed first."""
         out = []
         j = 0
         while j < len(tex):
+            if tex.startswith(r"\bar{", j):   # an adjoint: \bar{r} -> the symbol bar:r
+                end = _match(tex, j + 4, "{", "}")
+                inner = self.expr(tex[j + 5:end - 1])
+                if not isinstance(inner, sp.Symbol):
+                    raise FormulaError(f"\\bar of a non-symbol {inner} in {tex!r}")
+                out.append(self.hold(sp.Symbol(f"bar:{inner.name}")))
+                j = end
+                continue
+            found = self._reduction(tex, j)
+            if found is not None:
+                out.append(self.hold(found[0]))
+                j = found[1]
+                continue
+            m = INDEXED.match(tex, j)
+            if m:   # an element x_{k} or a take x_{t} of an input along an axis: one symbol x__k / x__t
+                base = m["base"].replace(r"\_", "_")
+                base = base[len(r"\mathit{"):-1] if base.startswith(r"\mathit{") else base.lstrip("\\")
+                sub = m["sub"].replace(r"\_", "_")
+                sub = sub[len(r"\mathit{"):-1] if sub.startswith(r"\mathit{") else sub
+                out.append(self.hold(sp.Symbol(f"{ALIASES.get(base, base)}__{sub}")))
+                j = m.end()
+                continue
             if tex.startswith(r"\begin{cases}", j):
                 end = _match(tex, j, r"\begin{cases}", r"\end{cases}")
                 body = tex[j + len(r"\begin{cases}"):end - len(r"\end{cases}")]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lossgen.catalog import catalog, spec_for
+from lossgen.catalog import catalog, spec_for, structured_catalog
 from lossgen.docs import build_docs, docs_problems
 from lossgen.docs.catalog import compile_pdf, pdflatex
 from lossgen.docs.store import section_files
@@ -27,6 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 PARTS = ("Inputs and parameters", "Definition", "Stable numeric form", "Properties", "Convex:", "Influence",
          "Efficiency", "Accuracy certificate", "Plot")
+#: the parts of a structured loss's section (no kernel forms, certificate or plot: lossgen/docs/structured.py)
+STRUCTURED_PARTS = ("Inputs and parameters", "Definition", "Reductions and the row loss", "Properties", "Convex:")
+#: every documented loss, in the order of the catalog (elementwise, then structured)
+ALL = catalog() + structured_catalog()
 needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None,
                                     reason="pdflatex is not on PATH (CI installs texlive-latex-base/-recommended)")
 needs_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None,
@@ -43,7 +47,7 @@ def test_committed_docs_are_current():
     assert docs_problems(DOCS) == []
 
 
-@pytest.mark.parametrize("name", catalog())
+@pytest.mark.parametrize("name", ALL)
 def test_each_section_is_its_stored_record_rendered(name):
     """The committed .tex/.md are exactly what the stored record renders to (so a
     section re-rendered from its record, or gathered afresh, gives the same bytes)."""
@@ -52,6 +56,11 @@ def test_each_section_is_its_stored_record_rendered(name):
     from lossgen.docs.section import render_md, render_tex
     folder = DOCS / "catalog"
     record = json.loads((folder / f"{name}.json").read_text())["record"]
+    if name in structured_catalog():
+        from lossgen.docs import structured
+        assert structured.render_tex(record) == (folder / f"{name}.tex").read_text(encoding="utf-8")
+        assert structured.render_md(record) == (folder / f"{name}.md").read_text(encoding="utf-8")
+        return
     png = hashlib.sha256((folder / "plots" / f"{name}.png").read_bytes()).hexdigest()
     assert render_tex(record, png) == (folder / f"{name}.tex").read_text(encoding="utf-8")
     assert render_md(record) == (folder / f"{name}.md").read_text(encoding="utf-8")
@@ -65,7 +74,7 @@ def test_a_rebuild_with_nothing_changed_writes_nothing_and_is_fast(tmp_path):
     res = build_docs(docs, log=lambda *a: None)
     seconds = time.perf_counter() - t0
     assert res.errors == [] and res.pdf == "unchanged"
-    assert {s for _, s, _ in res.sections} == {"unchanged"} and len(res.sections) == len(catalog())
+    assert {s for _, s, _ in res.sections} == {"unchanged"} and len(res.sections) == len(ALL)
     assert seconds < 5, f"an up-to-date docs build took {seconds:.1f} s"
     assert {p: p.stat().st_mtime_ns for p in before} == mtimes
 
@@ -107,7 +116,8 @@ def test_a_spec_change_makes_its_section_stale(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lossgen.cli", "check"], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    flagged = [ln for ln in r.stderr.splitlines() if ln.startswith("stale:") and "docs" in ln]
+    # (lines naming the docs copy: the checkout's own path may contain "docs" too)
+    flagged = [ln for ln in r.stderr.splitlines() if ln.startswith("stale:") and str(docs) in ln]
     assert len(flagged) == 1 and "welsch.tex" in flagged[0] and "spec changed" in flagged[0], r.stderr
 
 
@@ -144,7 +154,7 @@ def test_lossgen_docs_says_clearly_when_pdflatex_is_missing(tmp_path):
 
 @needs_pdflatex
 def test_the_pdf_builds_without_errors_and_is_the_committed_one_byte_for_byte():
-    names = catalog()
+    names = ALL
     data = compile_pdf(DOCS, names)
     assert data.startswith(b"%PDF")
     assert data == (DOCS / "catalog.pdf").read_bytes()
@@ -158,7 +168,7 @@ def test_every_loss_appears_in_the_pdf_with_every_part():
                           text=True, check=True).stdout
     text = re.sub(r"[ \t]+", " ", text)
     starts = []
-    for name in catalog():
+    for name in ALL:
         title = spec_for(name).title
         m = re.search(rf"^\s*\d+ {re.escape(title)} \({loose(name)}\)\s*$", text, re.M)
         assert m, f"no section heading for {name} in the PDF"
@@ -171,6 +181,12 @@ def test_every_loss_appears_in_the_pdf_with_every_part():
     for (start, name), end in zip(starts, ends):
         body = text[start:end]
         spec = spec_for(name)
+        if name in structured_catalog():
+            missing = [p for p in STRUCTURED_PARTS if p not in body]
+            missing += [] if not spec.differentiable or "Gradient" in body else ["Gradient"]
+            missing += [] if not spec.references or "References" in body else ["References"]
+            assert not missing, f"{name}: the PDF section lacks {missing}"
+            continue
         missing = [p for p in PARTS if p not in body]
         if spec.differentiable:
             missing += [p for p in ("Gradient", "Hessian", "Lipschitz constant", "Smoothness constant")
@@ -181,7 +197,7 @@ def test_every_loss_appears_in_the_pdf_with_every_part():
             missing += [p.name for p in spec.params if p.description and p.description[:20] not in body]
         assert not missing, f"{name}: the PDF section lacks {missing}"
     summary = text[text.index("Summary"):starts[0][0]]
-    missing = [n for n in catalog() if not re.search(loose(n).replace("[_ ]", r"[_ ]\s*"), summary)]
+    missing = [n for n in ALL if not re.search(loose(n).replace("[_ ]", r"[_ ]\s*"), summary)]
     assert not missing, f"not in the summary table: {missing}"
 
 

@@ -22,7 +22,7 @@ pytest.importorskip("lark", reason="the LaTeX parser's lark backend needs the `l
 
 from latex_parse import FormulaError, parse_condition, parse_formula  # noqa: E402
 
-from lossgen.catalog import catalog, spec_for  # noqa: E402
+from lossgen.catalog import catalog, spec_for, structured_catalog  # noqa: E402
 from lossgen.primitives.functions import to_elementary  # noqa: E402
 from lossgen.verify.points import random_points  # noqa: E402
 from lossgen.verify.truth import mp_function, spec_args  # noqa: E402
@@ -186,7 +186,7 @@ def test_every_published_formula_is_the_specs_mathematics(name):
     assert sum(methods.values()) >= 3
 
 
-@pytest.mark.parametrize("name", catalog())
+@pytest.mark.parametrize("name", catalog() + structured_catalog())
 def test_published_constraints_are_the_specs(name):
     spec = spec_for(name)
     text = (DOCS / f"{name}.tex").read_text(encoding="utf-8")

@@ -27,7 +27,6 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..primitives import PRIMITIVES
 from ..spec.structure import (
     AxisReduction,
     logsumexp_over,
@@ -134,8 +133,11 @@ def witness(problem, name: str, deadline=None) -> dict | None:
     var = elems.get(name, [problem.input_symbol(name)])
     others = sorted(f.free_symbols - set(var), key=str)
     rng = np.random.default_rng(0)
-    # the stable primitives (softplus, ...) by their float implementations, the rest from math
-    lam = sp.lambdify(var + others, f, [{n: c.numpy for n, c in PRIMITIVES.items()}, "math"])
+    # stable primitives (softplus, xlogy, ...) by their elementary definitions: lambdify's "math"
+    # and the confirmation in _chord_gap (sp.N) know no others
+    from ..primitives.functions import to_elementary
+    f = to_elementary(f)
+    lam = sp.lambdify(var + others, f, "math")
 
     def draw(symbols):
         out = []

@@ -6,6 +6,7 @@ certificate; nothing upstream imports it.  Modules, in the order the data flows:
 * ``latex``     SymPy -> the catalog's unambiguous LaTeX
 * ``notes``     editorial facts no spec states (NLL of which distribution, typical use)
 * ``facts``     one loss's record: formulas with their sources, properties, certificate
+* ``structured`` the record of a structured loss: row program, adjoints, chain-rule gradients
 * ``plots``     loss and gradient side by side for a few parameter values (matplotlib)
 * ``section``   a record -> its LaTeX and Markdown section (Jinja templates)
 * ``store``     where the docs live, cache keys, current or stale

@@ -57,19 +57,34 @@ def index_terms(records: list[dict]) -> list[tuple[str, list[str]]]:
     return [(t, sorted(terms[t])) for t in sorted(terms, key=lambda t: (t.lower(), t))]
 
 
+def _parts(records: list[dict]) -> dict:
+    """The elementwise records, and the structured ones grouped by category (alphabetical)."""
+    elementwise = [r for r in records if not r.get("structured")]
+    structured = [r for r in records if r.get("structured")]
+    groups = [(c, [r for r in structured if r["category"] == c]) for c in sorted({r["category"] for r in structured})]
+    return {"records": elementwise, "structured": [r for _, g in groups for r in g], "groups": groups,
+            "index": index_terms(records), "count": len(elementwise), "structured_count": len(structured),
+            "yesno": yesno}
+
+
 def render_catalog_tex(records: list[dict]) -> str:
-    return environment().get_template("catalog.tex.j2").render(
-        records=records, index=index_terms(records), count=len(records), yesno=yesno)
+    return environment().get_template("catalog.tex.j2").render(**_parts(records))
 
 
-def render_catalog_md(records: list[dict], sections: list[str]) -> str:
-    return environment().get_template("catalog.md.j2").render(
-        records=records, index=index_terms(records), count=len(records), yesno=yesno, sections=sections)
+def render_catalog_md(records: list[dict], sections: dict[str, str]) -> str:
+    return environment().get_template("catalog.md.j2").render(sections=sections, **_parts(records))
+
+
+def _structured_names() -> set[str]:
+    from ..build import structured_spec_paths
+    return {p.stem for p in structured_spec_paths()}
 
 
 def pdf_inputs(docs: Path, names: list[str]) -> list[str]:
-    """Files the PDF is compiled from, relative to ``docs``."""
-    return (["catalog.tex"] + [f"catalog/{n}.tex" for n in names] + [f"catalog/plots/{n}.png" for n in names])
+    """Files the PDF is compiled from, relative to ``docs`` (structured losses have no plot)."""
+    structured = _structured_names()
+    return (["catalog.tex"] + [f"catalog/{n}.tex" for n in names]
+            + [f"catalog/plots/{n}.png" for n in names if n not in structured])
 
 
 def inputs_sha256(docs: Path, names: list[str]) -> str:

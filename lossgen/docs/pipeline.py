@@ -3,6 +3,8 @@
 1. For each catalog spec whose section is not current (:func:`.store.section_status`):
    gather its record (derive, lower, analyse, certify: seconds each), render the plot,
    the LaTeX and the Markdown section, write them atomically, then its record last.
+   The structured catalog (``specs/structured/``) follows: its records come from
+   :mod:`.structured` (the row program, the chain rule, the analysis; no plot).
    A loss that fails writes nothing; its previous files stay.
 2. Assemble ``catalog.tex`` and ``catalog.md`` from all records (cheap, every time).
 3. Compile ``catalog.pdf`` when its inputs changed and pdflatex is on PATH.
@@ -14,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..build import catalog_spec_paths, write_atomic
+from ..build import catalog_spec_paths, structured_spec_paths, write_atomic
 from ..errors import LossgenError
 from ..spec import load_spec
 from .catalog import DocsError, compile_pdf, inputs_sha256, pdf_status, pdflatex, render_catalog_md, render_catalog_tex
@@ -31,12 +33,14 @@ class DocsResult:
 
 def build_section(spec_path: Path, folder: Path) -> None:
     """Gather, render and write one loss's section (raises on failure, writing nothing)."""
+    spec = load_spec(spec_path)
+    if not spec.is_elementwise:
+        return build_structured_section(spec, folder)
     from ..analysis import analyze
     from ..catalog import get
     from .facts import ANALYSIS_DEADLINE, gather
     from .plots import plot_plan, render_png
     from .section import render_md, render_tex
-    spec = load_spec(spec_path)
     key = key_of(spec.source_sha256)
     old = read_manifest(folder, spec.name)
     if old is not None and all(old["key"].get(k) == key[k] for k in RECORD_KEY):
@@ -51,6 +55,25 @@ def build_section(spec_path: Path, folder: Path) -> None:
     tex = render_tex(record, sha256(png)).encode("utf-8")
     md = render_md(record).encode("utf-8")
     files = dict(zip(section_files(spec.name), (tex, md, png)))
+    manifest = dump_manifest(key, files, record)
+    for rel, data in files.items():
+        write_atomic(folder / rel, data)
+    write_atomic(folder / f"{spec.name}.json", manifest)
+
+
+def build_structured_section(spec, folder: Path) -> None:
+    """The section of a structured loss (:mod:`.structured`): its .tex, .md and record."""
+    from ..analysis import analyze
+    from .facts import ANALYSIS_DEADLINE
+    from .structured import gather, render_md, render_tex
+    key = key_of(spec.source_sha256, structured=True)
+    old = read_manifest(folder, spec.name)
+    if old is not None and all(old["key"].get(k) == key[k] for k in RECORD_KEY):
+        record = old["record"]
+    else:
+        record = json.loads(json.dumps(gather(spec, analyze(spec, deadline=ANALYSIS_DEADLINE)), sort_keys=True))
+    files = dict(zip(section_files(spec.name, structured=True),
+                     (render_tex(record).encode("utf-8"), render_md(record).encode("utf-8"))))
     manifest = dump_manifest(key, files, record)
     for rel, data in files.items():
         write_atomic(folder / rel, data)
@@ -75,7 +98,8 @@ def build_docs(docs: Path | None = None, jobs: int = 1, pdf: bool = True, log=pr
     docs = Path(docs) if docs is not None else docs_dir()
     folder = docs / "catalog"
     res = DocsResult()
-    paths = catalog_spec_paths()
+    paths = catalog_spec_paths() + structured_spec_paths()
+    _check_names(paths)
     todo = []
     for path in paths:
         try:
@@ -84,7 +108,7 @@ def build_docs(docs: Path | None = None, jobs: int = 1, pdf: bool = True, log=pr
             res.errors.append(str(exc))
             res.sections.append((path.stem, "failed", 0.0))
             continue
-        if section_status(folder, spec.name, spec.source_sha256) is None:
+        if section_status(folder, spec.name, spec.source_sha256, not spec.is_elementwise) is None:
             res.sections.append((spec.name, "unchanged", 0.0))
         else:
             todo.append(path)
@@ -110,6 +134,15 @@ def build_docs(docs: Path | None = None, jobs: int = 1, pdf: bool = True, log=pr
     return res
 
 
+def _check_names(paths: list[Path]) -> None:
+    """The elementwise and the structured catalog share ``docs/catalog/``: a name in both is refused."""
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in seen:
+            raise DocsError(f"{p} and {seen[p.stem]} would write the same docs section: rename one")
+        seen[p.stem] = p
+
+
 def _note(res, log, name, status, secs, err):
     res.sections.append((name, status, secs))
     if err:
@@ -130,7 +163,7 @@ def records(folder: Path, names: list[str]) -> list[dict]:
 def catalog_texts(docs: Path, names: list[str]) -> dict[str, str]:
     """The assembled ``catalog.tex`` and ``catalog.md`` (from the section files on disk)."""
     recs = records(docs / "catalog", names)
-    sections = [(docs / "catalog" / f"{n}.md").read_text(encoding="utf-8") for n in names]
+    sections = {n: (docs / "catalog" / f"{n}.md").read_text(encoding="utf-8") for n in names}
     return {"catalog.tex": render_catalog_tex(recs), "catalog.md": render_catalog_md(recs, sections)}
 
 
@@ -162,13 +195,13 @@ def docs_problems(docs: Path | None = None) -> list[tuple[str, str]]:
     folder = docs / "catalog"
     problems: list[tuple[str, str]] = []
     names = []
-    for path in catalog_spec_paths():
+    for path in catalog_spec_paths() + structured_spec_paths():
         try:
             spec = load_spec(path)
         except LossgenError:
             continue   # stale_files() reports a spec that fails to load
         names.append(spec.name)
-        why = section_status(folder, spec.name, spec.source_sha256)
+        why = section_status(folder, spec.name, spec.source_sha256, not spec.is_elementwise)
         if why is not None:
             problems.append((str(folder / f"{spec.name}.tex"), why))
     for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:

@@ -2,7 +2,8 @@
 
 Per catalog loss, in ``docs/catalog/``:
 
-* ``NAME.tex``, ``NAME.md``, ``plots/NAME.png``: the section and its figure;
+* ``NAME.tex``, ``NAME.md``, ``plots/NAME.png``: the section and its figure (a structured
+  loss, ``specs/structured/NAME.toml``, has no figure, and keys of its own: :mod:`.structured`);
 * ``NAME.json``: the record they were rendered from (:mod:`.facts`), the key of its
   inputs and the SHA-256 of each file above.
 
@@ -35,6 +36,10 @@ RENDER_VERSION = "1"
 RECORD_PARTS = ("analysis", "docs/facts.py", "docs/latex.py", "docs/notes.py")
 RENDER_PARTS = ("docs/pipeline.py", "docs/section.py", "docs/plots.py", "docs/templates/section.tex.j2",
                 "docs/templates/section.md.j2")
+#: the same for a structured loss's section (:mod:`.structured`; no plot)
+STRUCTURED_RECORD_PARTS = RECORD_PARTS + ("docs/structured.py",)
+STRUCTURED_RENDER_PARTS = ("docs/pipeline.py", "docs/section.py", "docs/structured.py",
+                           "docs/templates/structured_section.tex.j2", "docs/templates/structured_section.md.j2")
 
 
 def docs_dir() -> Path:
@@ -46,13 +51,17 @@ def docs_dir() -> Path:
 _hash_parts = source_sha256
 
 
-@functools.lru_cache(maxsize=1)
-def record_sha256() -> str:
+@functools.lru_cache(maxsize=2)
+def record_sha256(structured: bool = False) -> str:
+    if structured:
+        return _hash_parts(f"lossgen docs structured record {RECORD_VERSION}", STRUCTURED_RECORD_PARTS)
     return _hash_parts(f"lossgen docs record {RECORD_VERSION}", RECORD_PARTS)
 
 
-@functools.lru_cache(maxsize=1)
-def render_sha256() -> str:
+@functools.lru_cache(maxsize=2)
+def render_sha256(structured: bool = False) -> str:
+    if structured:
+        return _hash_parts(f"lossgen docs structured render {RENDER_VERSION}", STRUCTURED_RENDER_PARTS)
     return _hash_parts(f"lossgen docs render {RENDER_VERSION}", RENDER_PARTS)
 
 
@@ -60,18 +69,20 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def key_of(spec_sha256: str) -> dict:
+def key_of(spec_sha256: str, structured: bool = False) -> dict:
     from ..fingerprint import generator_sha256
-    return {"spec_sha256": spec_sha256, "generator_sha256": generator_sha256(), "record_sha256": record_sha256(),
-            "render_sha256": render_sha256()}
+    return {"spec_sha256": spec_sha256, "generator_sha256": generator_sha256(),
+            "record_sha256": record_sha256(structured), "render_sha256": render_sha256(structured)}
 
 
 #: key parts a stored record depends on (the render key only decides re-rendering)
 RECORD_KEY = ("spec_sha256", "generator_sha256", "record_sha256")
 
 
-def section_files(name: str) -> tuple[str, ...]:
-    """Files of one section, relative to ``docs/catalog/``."""
+def section_files(name: str, structured: bool = False) -> tuple[str, ...]:
+    """Files of one section, relative to ``docs/catalog/`` (a structured loss has no plot)."""
+    if structured:
+        return (f"{name}.tex", f"{name}.md")
     return (f"{name}.tex", f"{name}.md", f"plots/{name}.png")
 
 
@@ -91,12 +102,12 @@ def dump_manifest(key: dict, files: dict[str, bytes], record: dict) -> str:
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
 
 
-def section_status(folder: Path, name: str, spec_sha256: str) -> str | None:
+def section_status(folder: Path, name: str, spec_sha256: str, structured: bool = False) -> str | None:
     """Why the section of ``name`` in ``folder`` (``docs/catalog``) is not current, or None."""
     data = read_manifest(folder, name)
     if data is None:
         return "missing (no record)"
-    want = key_of(spec_sha256)
+    want = key_of(spec_sha256, structured)
     why = {"spec_sha256": "stale: its spec changed since the docs were built",
            "generator_sha256": "stale: built by a different version of the generator",
            "record_sha256": "stale: built by a different version of the analysis or the docs' formulas",
@@ -104,7 +115,7 @@ def section_status(folder: Path, name: str, spec_sha256: str) -> str | None:
     for part, reason in why.items():
         if data["key"].get(part) != want[part]:
             return reason
-    for rel in section_files(name):
+    for rel in section_files(name, structured):
         path = folder / rel
         if not path.is_file():
             return f"{rel} is missing"
