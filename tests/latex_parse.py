@@ -24,7 +24,7 @@ import sympy as sp
 from sympy.parsing.latex import parse_latex
 
 from lossgen.primitives.functions import log_sigmoid, logaddexp, logcosh, sigmoid, softplus
-from lossgen.spec.structure import Axis, logsumexp_over, max_over, mean_over, norm_over, sum_over
+from lossgen.spec.structure import Axis, detach, logsumexp_over, max_over, mean_over, norm_over, sum_over
 
 #: function heads (after \left/\right are dropped), longest first
 FUNCTIONS = {
@@ -33,6 +33,7 @@ FUNCTIONS = {
     r"\operatorname{softplus}(": softplus,
     r"\operatorname{logaddexp}(": logaddexp,
     r"\operatorname{sign}(": sp.sign,
+    r"\operatorname{sg}(": detach,
     r"\operatorname{H}(": lambda x: sp.Heaviside(x, sp.Rational(1, 2)),
     r"\operatorname{sech}(": sp.sech,
     r"\sigma(": sigmoid,
@@ -50,10 +51,11 @@ FUNCTIONS = {
 ALIASES = {"lambda": "lam"}
 #: the structured catalog's reductions (lossgen/docs/structured.py), after \left/\right are dropped:
 #: read as lossgen's reduction functions over an Axis named by their index letter
+SIZE = r"[A-Za-z](?:_\{\\mathrm\{[A-Za-z]+\}\})?"
 STRUCTURED = [
-    ("mean", re.compile(r"\\frac\{1\}\{[A-Za-z]\}\\sum_\{(?P<i>[a-z])=1\}\^\{[A-Za-z]\}\(")),
-    ("logsumexp", re.compile(r"\\log\(\\sum_\{(?P<i>[a-z])=1\}\^\{[A-Za-z]\} e\^\{")),
-    ("sum", re.compile(r"\\sum_\{(?P<i>[a-z])=1\}\^\{[A-Za-z]\}\(")),
+    ("mean", re.compile(rf"\\frac\{{1\}}\{{{SIZE}\}}\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE}\}}\(")),
+    ("logsumexp", re.compile(rf"\\log\(\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE}\}} e\^\{{")),
+    ("sum", re.compile(rf"\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE}\}}\(")),
     ("max", re.compile(r"\\max_\{(?P<i>[a-z])\}\(")),
     ("norm", re.compile(r"\\\|")),
     ("iverson", re.compile(r"\[")),
@@ -61,7 +63,10 @@ STRUCTURED = [
 #: x_{k}, x_{\mathit{t}}: an element or a take of an input with an axis (a \mathit name, or a
 #: Greek or one-letter name subscripted by a \mathit name)
 INDEXED = re.compile(r"(?P<base>\\mathit\{[A-Za-z0-9\\_]+\}|\\[a-z]+|[A-Za-z])"
-                     r"_\{(?P<sub>[ijkl]|\\mathit\{[A-Za-z0-9\\_]+\})\}")
+                     r"_\{(?P<sub>[ijkluvw]|\\mathit\{[A-Za-z0-9\\_]+\})\}")
+
+#: the length of one of several named axes: K_{\mathrm{feature}}
+LENGTH = re.compile(r"([A-Za-z])_\{\\mathrm\{([A-Za-z]+)\}\}")
 
 
 class FormulaError(ValueError):
@@ -174,6 +179,11 @@ class _Reader:
             if found is not None:
                 out.append(self.hold(found[0]))
                 j = found[1]
+                continue
+            m = LENGTH.match(tex, j)
+            if m:   # the length of a named axis, K_{\mathrm{a}}: the symbol K@a
+                out.append(self.hold(sp.Symbol(f"{m[1]}@{m[2]}")))
+                j = m.end()
                 continue
             m = INDEXED.match(tex, j)
             if m:   # an element x_{k} or a take x_{t} of an input along an axis: one symbol x__k / x__t

@@ -35,7 +35,7 @@ import functools
 import sympy as sp
 
 from ..spec.model import Spec
-from ..spec.structure import Axis, AxisReduction, logsumexp_over, max_over, mean_over, norm_over, sum_over, take
+from ..spec.structure import Axis, AxisReduction, detach, logsumexp_over, max_over, mean_over, norm_over, sum_over, take
 from .facts import fold
 from .latex import CatalogLatexPrinter, symbol_latex
 
@@ -64,37 +64,55 @@ NOTES: dict[str, tuple[str | None, str]] = {
 AXIS_WORDS = {"class": "classes", "embed": "embedding dimensions", "set": "the whole set (batch)",
               "task": "tasks", "pair": "candidates"}
 
-#: index letters: the element of a formula's own axis, then the bound index of a sum
-#: written inside a gradient; over the set, rows i of n
-_LETTERS = {False: ("k", "j", "l"), True: ("i", "j", "l")}
+#: index letters of each axis in order of appearance (the element, then the bound index of a sum
+#: written inside a gradient); over the set, rows i of n
+_LETTERS = (("k", "j", "l"), ("u", "v", "w"))
+_SET_LETTERS = ("i", "j", "l")
+
+
+def axis_notation(prog) -> dict[str, tuple[tuple[str, ...], str]]:
+    r"""Each axis of a row program: (its index letters, the LaTeX of its length).  One axis is
+    indexed by k of K; several by k, u of :math:`K_{\mathrm{axis}}` each; the set by i of n."""
+    if prog.is_set:
+        return {"set": (_SET_LETTERS, "n")}
+    if len(prog.axes) > len(_LETTERS):
+        raise ValueError(f"{prog.spec.name}: {len(prog.axes)} axes, the docs have index letters for {len(_LETTERS)}")
+    if len(prog.axes) == 1:
+        return {prog.axes[0]: (_LETTERS[0], "K")}
+    return {a: (_LETTERS[j], rf"K_{{\mathrm{{{a}}}}}") for j, a in enumerate(prog.axes)}
 
 
 class StructuredLatexPrinter(CatalogLatexPrinter):
     """The catalog printer with reductions over an index, takes as ``x_{t}``, elements
-    as ``x_{k}`` and Iverson brackets (see the module docstring)."""
+    as ``x_{k}`` (the index of the element's own axis) and Iverson brackets (see the
+    module docstring).  ``element_axis``: each element input's axis; ``notation``: each
+    axis's letters and length (:func:`axis_notation`); ``sizes``: the length symbols of
+    the row program (``axis_size``) by axis; ``free``: (axis, letter) of a gradient's element."""
 
-    def __init__(self, elements: set[str], is_set: bool, free: str | None, size: sp.Symbol | None = None,
-                 adjoints: dict[str, str] | None = None):
+    def __init__(self, element_axis: dict[str, str], notation: dict, sizes: dict[sp.Symbol, str],
+                 free: tuple[str, str] | None = None, adjoints: dict[str, str] | None = None):
         super().__init__()
         self.adjoints = adjoints or {}
-        self.elements = elements
-        self.letters = list(_LETTERS[is_set])
-        self.size = "n" if is_set else "K"
-        self.size_symbol = size
-        self.stack: list[str] = [free] if free else []
+        self.element_axis = element_axis
+        self.notation = notation
+        self.sizes = sizes
+        self.stack: list[tuple[str, str]] = [free] if free else []
 
-    def _next_letter(self) -> str:
-        return next(x for x in self.letters if x not in self.stack)
+    def _next_letter(self, axis: str) -> str:
+        used = {letter for _, letter in self.stack}
+        return next(x for x in self.notation[axis][0] if x not in used)
 
     def _print_Symbol(self, expr, style="plain"):
         if expr.name in self.adjoints:
             return self.adjoints[expr.name]
-        if self.size_symbol is not None and expr == self.size_symbol:
-            return self.size
-        if expr.name in self.elements:
-            if not self.stack:
-                raise ValueError(f"element {expr.name} outside a reduction and without an index")
-            return f"{symbol_latex(expr.name)}_{{{self.stack[-1]}}}"
+        if expr in self.sizes:
+            return self.notation[self.sizes[expr]][1]
+        if expr.name in self.element_axis:
+            axis = self.element_axis[expr.name]
+            letter = next((x for a, x in reversed(self.stack) if a == axis), None)
+            if letter is None:
+                raise ValueError(f"element {expr.name} outside a reduction over '{axis}' and without an index")
+            return f"{symbol_latex(expr.name)}_{{{letter}}}"
         return symbol_latex(expr.name)
 
     def _print(self, expr, **kwargs):
@@ -107,6 +125,8 @@ class StructuredLatexPrinter(CatalogLatexPrinter):
             inner = self._reduction(expr)
             exp = kwargs.get("exp")
             return inner if exp is None else rf"\left({inner}\right)^{{{exp}}}"
+        if isinstance(expr, detach):
+            return self._named(r"\operatorname{sg}", expr.args, kwargs.get("exp"))
         if isinstance(expr, (sp.sin, sp.cos)):   # SymPy's \sin{\left(m \right)} has more than one reading
             return self._named("\\" + type(expr).__name__, expr.args, kwargs.get("exp"))
         if (isinstance(expr, sp.Piecewise) and len(expr.args) == 2 and expr.args[0][0] == 1
@@ -115,18 +135,32 @@ class StructuredLatexPrinter(CatalogLatexPrinter):
             return r"{\left[" + self._print(expr.args[0][1]) + r"\right]}"
         return super()._print(expr, **kwargs)
 
+    def _print_Integer(self, expr, **kwargs):
+        """A large integer m * 10^e (|m| < 1000; a mask's -10^{300}) in powers of ten, not 300 digits."""
+        n, e = int(expr), 0
+        while abs(n) >= 10**15 and n % 10 == 0:
+            n, e = n // 10, e + 1
+        while abs(n) >= 10 and n % 10 == 0 and e:
+            n, e = n // 10, e + 1
+        if e == 0 or abs(n) >= 1000:
+            return str(expr)
+        sign, m = ("- " if n < 0 else ""), abs(n)
+        return f"{sign}10^{{{e}}}" if m == 1 else rf"{sign}{m} \cdot 10^{{{e}}}"
+
     def _reduction(self, node: AxisReduction) -> str:
-        letter = self._next_letter()
-        self.stack.append(letter)
+        axis = node.args[1].axis_name
+        letter = self._next_letter(axis)
+        size = self.notation[axis][1]
+        self.stack.append((axis, letter))
         try:
             body = self._print(node.args[0])
         finally:
             self.stack.pop()
-        over = rf"\sum_{{{letter}=1}}^{{{self.size}}}"
+        over = rf"\sum_{{{letter}=1}}^{{{size}}}"
         if isinstance(node, sum_over):
             return rf"{over}\left({body}\right)"
         if isinstance(node, mean_over):
-            return rf"\frac{{1}}{{{self.size}}}{over}\left({body}\right)"
+            return rf"\frac{{1}}{{{size}}}{over}\left({body}\right)"
         if isinstance(node, logsumexp_over):
             return rf"\log\left({over} e^{{{body}}}\right)"
         if isinstance(node, max_over):
@@ -153,17 +187,17 @@ def _program(spec: Spec):
 
 
 def program_facts(spec: Spec) -> dict:
-    """The row program in plain terms: the axis, which inputs have it, takes and reductions."""
-    from ..derive.reductions import AXIS_SIZE, chain_sums, d, element_gradient
+    """The row program in plain terms: the axes, which inputs have which, takes and reductions,
+    adjoints and the gradient of each differentiable input over its own axis."""
+    from ..derive.reductions import axis_size, chain_sums, d, element_gradient
     prog = _program(spec)
-    axis = Axis(prog.axis)
     # the reductions and takes as nodes of the spec's language again (for the names and the printer)
     take_nodes = {t.symbol: take(spec.input(t.array).symbol, spec.input(t.index).symbol) for t in prog.takes}
     nodes: dict[sp.Symbol, sp.Basic] = {}
     for red in sorted(prog.reductions, key=lambda r: r.level):
         body = red.body.xreplace(take_nodes).xreplace(nodes)
         cls = _reduction_class(red.op)
-        nodes[red.symbol] = cls(body, axis, red.p) if red.op == "norm" else cls(body, axis)
+        nodes[red.symbol] = cls(body, Axis(red.axis), red.p) if red.op == "norm" else cls(body, Axis(red.axis))
     # a reduction that is one of the spec's named subexpressions takes its name; the others r_1, r_2, ...
     full = {}
     for sym, body in spec.subexpressions:
@@ -207,18 +241,26 @@ def program_facts(spec: Spec) -> dict:
     weights = {red.symbol: weight(red, red.body) for red in prog.reductions}
 
     def inner_sum(var, above):
-        term = chain_sums(prog, var, bar, above, weights)
-        return sum_over(term, axis) if term != 0 else sp.S.Zero
+        """sum_i rbar_i sum_k D_ik de_ik/dv over the reductions above, each sum over its own axis."""
+        total = sp.S.Zero
+        for a in prog.axes:
+            term = chain_sums(prog, var, bar, above, weights, axis=a)
+            if term != 0:
+                total += sum_over(term, Axis(a))
+        return total
 
     adjoint: dict[sp.Symbol, sp.Expr] = {}
     for red in prog.reductions:
         adjoint[red.symbol] = d(prog.row_loss, red.symbol) + inner_sum(red.symbol, red.level)
     for t in prog.takes:
         adjoint[t.symbol] = d(prog.row_loss, t.symbol) + inner_sum(t.symbol, 0)
-    letter = _LETTERS[prog.is_set][0]
-    k = sp.Symbol(letter, integer=True)
-    grads = {}
+    notation = axis_notation(prog)
+    element_axis = element_axes(prog)
+    grads, free = {}, {}
     for x in prog.diff_element_inputs:
+        axis = element_axis[x]
+        free[x] = (axis, notation[axis][0][0])
+        k = sp.Symbol(free[x][1], integer=True)
         g = element_gradient(prog, x, bar, weights)
         for t in prog.grad_takes:
             if t.array == x:
@@ -235,8 +277,26 @@ def program_facts(spec: Spec) -> dict:
             todo += [s for s in adjoint[by_bar[b]].free_symbols if s in bar.values()]
     order = [r.symbol for r in prog.reductions] + [t.symbol for t in prog.takes]
     adjoints = [(bar[s], show(adjoint[s])) for s in order if bar[s] in used]
-    return {"prog": prog, "axis": axis, "nodes": nodes, "names": names, "show": show, "grads": grads,
-            "size": AXIS_SIZE, "adjoints": adjoints, "bar": bar, "taken": taken}
+    return {"prog": prog, "nodes": nodes, "names": names, "show": show, "grads": grads, "free": free,
+            "notation": notation, "element_axis": element_axis, "sizes": {axis_size(a): a for a in prog.axes},
+            "adjoints": adjoints, "bar": bar, "taken": taken}
+
+
+def element_axes(prog) -> dict[str, str]:
+    """Each input that formulas index element by element: its axis (every input of a set loss: the set)."""
+    if prog.is_set:
+        return {x: "set" for x in prog.element_inputs}
+    return {x: prog.input_axis[x] for x in prog.axis_inputs}
+
+
+def element_level(body: sp.Expr, element_axis: dict[str, str]) -> str | None:
+    """The axis of a subexpression that reads elements outside any reduction (one value per
+    element, used inside reductions over that axis), or None for a row value."""
+    held = body.xreplace({r: sp.Dummy() for r in body.atoms(AxisReduction) | body.atoms(take)})
+    axes = {element_axis[s.name] for s in held.free_symbols if s.name in element_axis}
+    if len(axes) > 1:
+        raise ValueError(f"a subexpression reads elements of several axes outside reductions: {sorted(axes)}")
+    return axes.pop() if axes else None
 
 
 def adjoint_latex(facts: dict) -> dict[str, str]:
@@ -264,21 +324,24 @@ def formulas(spec: Spec) -> list[dict]:
     """Every formula of a structured section, in order (see the module docstring)."""
     facts = program_facts(spec)
     prog = facts["prog"]
-    elements = set(prog.element_inputs)
     src = spec.source_path.rsplit("/", 1)[-1] if spec.source_path else f"{spec.name}.toml"
 
     bars = adjoint_latex(facts)
 
     def tex(e, free=None):
-        return StructuredLatexPrinter(elements, prog.is_set, free, facts["size"], bars).doprint(e)
+        return StructuredLatexPrinter(facts["element_axis"], facts["notation"], facts["sizes"], free,
+                                      bars).doprint(e)
 
     def formula(fid, lhs, e, source, free=None):
         return {"id": fid, "lhs": lhs, "tex": tex(e, free), "source": source}
 
     out = [formula("definition", "L", spec.loss_body, f"the spec ({src}, key loss), as written")]
     for sym, body in spec.subexpressions:
+        axis = element_level(body, facts["element_axis"])
+        free = (axis, facts["notation"][axis][0][0]) if axis else None
         out.append(formula(f"subexpression/{sym.name}", symbol_latex(sym.name), body,
-                           f"the spec ({src}, [expressions] {sym.name})"))
+                           f"the spec ({src}, [expressions] {sym.name})"
+                           + (f", one value per element {free[1]} of the axis {axis}" if axis else ""), free=free))
     named = {sym for sym, _ in spec.subexpressions}
     for red in prog.reductions:
         name = facts["names"][red.symbol]
@@ -289,7 +352,7 @@ def formulas(spec: Spec) -> list[dict]:
         node = node.func(body, *node.args[1:])
         out.append(formula(f"reduction/{name.name}", symbol_latex(name.name), node,
                            f"lossgen.derive.reductions.row_program: a {red.op} over the "
-                           f"{'set' if prog.is_set else 'axis ' + prog.axis}"))
+                           f"{'set' if prog.is_set else 'axis ' + red.axis}"))
     out.append(formula("row_loss", "L", facts["show"](prog.row_loss),
                        "lossgen.derive.reductions.row_program: the " + ("set" if prog.is_set else "row")
                        + " loss in the reductions and takes, which the chain rule starts from"))
@@ -300,11 +363,12 @@ def formulas(spec: Spec) -> list[dict]:
         out.append(formula(adjoint_id(facts, b), bars[b.name], a,
                            "lossgen.derive.reductions: the adjoint (the derivative of L in this reduction or take) "
                            "from the row loss, and from the reductions above it"))
-    letter = _LETTERS[prog.is_set][0]
     for x, g in facts["grads"].items():
+        axis, letter = facts["free"][x]
         out.append(formula(f"gradient/{x}", _partial(f"{symbol_latex(x)}_{{{letter}}}"), g,
                            "lossgen.derive.reductions: the chain rule through the reductions "
-                           "(adjoints times element weights, plus a take's adjoint at its index)", free=letter))
+                           "(adjoints times element weights, plus a take's adjoint at its index)"
+                           + ("" if prog.is_set else f", element {letter} of the axis {axis}"), free=(axis, letter)))
     return out
 
 
@@ -316,8 +380,12 @@ def spec_facts(spec: Spec) -> dict:
         row["axes"] = list(i.axes) or (["set"] if prog.is_set else [])
         row["kind"] = ("index" if i.name in prog.index_inputs else "axis" if i.axes
                        else "element" if prog.is_set else "row")
-    out.update(axis=prog.axis, axis_words=AXIS_WORDS.get(prog.axis, prog.axis),
-               structured=True, has_mean_weight=prog.mean_weight is not None)
+    notation = axis_notation(prog)
+    axes = [{"name": a, "words": AXIS_WORDS.get(a, a), "index": notation[a][0][0], "size": notation[a][1],
+             "inputs": [x for x, ax in element_axes(prog).items() if ax == a]} for a in prog.axes]
+    out.update(axis=prog.axis, axes=axes, axis_words=", ".join(x["words"] for x in axes),
+               structured=True, has_mean_weight=prog.mean_weight is not None,
+               detach=bool(spec.loss.atoms(detach)))
     return out
 
 
