@@ -8,7 +8,11 @@ here first, by their delimiters, and each argument is parsed again by SymPy:
 
 * ``\begin{cases} v & \text{if } c \\ ... & \text{otherwise} \end{cases}`` -> Piecewise;
 * ``NAME(args)`` for the function names below (balanced parentheses) -> the function;
-* ``\pi``, ``\mathit{long\_name}`` -> the constant / symbol.
+* ``\pi``, ``\mathit{long\_name}`` -> the constant / symbol;
+* the structured catalog's reductions (``\sum_{k=1}^{K}``, ``\frac{1}{K}\sum``, ``\log(\sum e^{..})``,
+  ``\max_{k}``, ``\|e\|_{p}``) over an axis of length ``K``, ``n`` or ``K_{\mathrm{a}}``, elements
+  ``x_{k}``, takes ``x_{\mathit{t}}``, adjoints ``\bar{r}``, Iverson brackets ``[c]``, and
+  ``\operatorname{sg}(x)`` (stop-gradient: lossgen's ``detach``, value x, derivative 0).
 
 Each is replaced by a placeholder symbol before SymPy parses the rest, and substituted
 back after.  ``\left``/``\right`` are sizing only and are dropped.  A formula SymPy
@@ -50,12 +54,13 @@ FUNCTIONS = {
 }
 ALIASES = {"lambda": "lam"}
 #: the structured catalog's reductions (lossgen/docs/structured.py), after \left/\right are dropped:
-#: read as lossgen's reduction functions over an Axis named by their index letter
-SIZE = r"[A-Za-z](?:_\{\\mathrm\{[A-Za-z]+\}\})?"
+#: read as lossgen's reduction functions over an Axis named ``letter:length`` (its index letter and
+#: upper bound: k:K, u:K@latent, i:n; a max just ``letter``, a norm ``norm``)
+SIZE = r"(?P<{}>[A-Za-z](?:_\{{\\mathrm\{{[A-Za-z]+\}}\}})?)"
 STRUCTURED = [
-    ("mean", re.compile(rf"\\frac\{{1\}}\{{{SIZE}\}}\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE}\}}\(")),
-    ("logsumexp", re.compile(rf"\\log\(\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE}\}} e\^\{{")),
-    ("sum", re.compile(rf"\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE}\}}\(")),
+    ("mean", re.compile(rf"\\frac\{{1\}}\{{{SIZE.format('d')}\}}\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE.format('n')}\}}\(")),
+    ("logsumexp", re.compile(rf"\\log\(\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE.format('n')}\}} e\^\{{")),
+    ("sum", re.compile(rf"\\sum_\{{(?P<i>[a-z])=1\}}\^\{{{SIZE.format('n')}\}}\(")),
     ("max", re.compile(r"\\max_\{(?P<i>[a-z])\}\(")),
     ("norm", re.compile(r"\\\|")),
     ("iverson", re.compile(r"\[")),
@@ -71,6 +76,12 @@ LENGTH = re.compile(r"([A-Za-z])_\{\\mathrm\{([A-Za-z]+)\}\}")
 
 class FormulaError(ValueError):
     pass
+
+
+def _length(tex: str) -> str:
+    r"""A reduction's upper bound as a name: K, n, or K@a for K_{\mathrm{a}}."""
+    m = LENGTH.fullmatch(tex)
+    return f"{m[1]}@{m[2]}" if m else tex
 
 
 def _match(tex: str, i: int, open_: str, close: str) -> int:
@@ -159,7 +170,12 @@ class _Reader:
                 end = _match(tex, start, "(", ")")
                 body, stop = tex[start + 1:end - 1], end
             cls = {"sum": sum_over, "mean": mean_over, "logsumexp": logsumexp_over, "max": max_over}[kind]
-            return cls(self.expr(body), Axis(m["i"])), stop
+            if kind == "max":
+                return cls(self.expr(body), Axis(m["i"])), stop
+            size = _length(m["n"])
+            if kind == "mean" and _length(m["d"]) != size:
+                raise FormulaError(f"a mean over {size} divided by {m['d']} in {tex!r}")
+            return cls(self.expr(body), Axis(f"{m['i']}:{size}")), stop
         return None
 
     def _flatten(self, tex: str) -> str:

@@ -137,9 +137,12 @@ class Case:
             if isinstance(e, norm_over):
                 axis = Axis(self._axis_of(e.args[0], None, bound | ({free} if free else set())))
                 return norm_over(self.convert(e.args[0], free, bound, True), axis, self.convert(e.args[2], free, bound))
-            letter = e.args[1].axis_name
-            axis = Axis(self._axis_of(e.args[0], letter, bound))
-            return e.func(self.convert(e.args[0], free, bound | {letter}, norm), axis)
+            letter, _, length = e.args[1].axis_name.partition(":")
+            axis = self._axis_of(e.args[0], letter, bound)
+            if length:   # the upper bound: the length of the axis the body's elements are along
+                want = "n" if self.is_set else "K" if len(self.axes) == 1 else f"K@{axis}"
+                assert length == want, f"{self.spec.name}: a reduction over '{axis}' up to {length}, not {want}"
+            return e.func(self.convert(e.args[0], free, bound | {letter}, norm), Axis(axis))
         if not e.args:
             return e
         return e.func(*[self.convert(a, free, bound, norm) for a in e.args])
@@ -405,6 +408,16 @@ def _mutated(name, prefix, old, new):
     ("contrastive", "reduction/", r"\sum_{k=1}^{K}", r"\frac{1}{K}\sum_{k=1}^{K}"),
     # a max over the elements read as their sum
     ("crammer_singer", "definition", r"\max_{k}", r"\sum_{k=1}^{K}"),
+    # two axes: a latent sum up to the feature axis's length
+    ("vae", "reduction/", r"\sum_{u=1}^{K_{\mathrm{latent}}}", r"\sum_{u=1}^{K_{\mathrm{feature}}}"),
+    # two axes: mu's gradient at an element of the feature axis
+    ("vae", "gradient/mu", r"\mu_{u}", r"\mu_{k}"),
+    # two axes: the KL term's weight on the wrong reduction's adjoint
+    ("vae", "gradient/mu", r"\bar{r_{1}}", r"\bar{r_{2}} \cdot 2"),
+    # an element-level subexpression with the other mask
+    ("circle", "subexpression/z_n", r"\mathit{negative}_{k} > 0", r"\mathit{positive}_{k} > 0"),
+    # the detached factor of a gradient at the other margin
+    ("circle", "gradient/", r"\operatorname{sg}\left(\max\left(0, m + ", r"\operatorname{sg}\left(\max\left(0, 2 \cdot m + "),
 ])
 def test_a_wrong_structured_formula_is_caught(name, prefix, old, new):
     """The comparison is not vacuous: a changed index, weight, power, sign or reduction fails."""
