@@ -412,8 +412,8 @@ def _mutated(name, prefix, old, new):
     ("vae", "reduction/", r"\sum_{u=1}^{K_{\mathrm{latent}}}", r"\sum_{u=1}^{K_{\mathrm{feature}}}"),
     # two axes: mu's gradient at an element of the feature axis
     ("vae", "gradient/mu", r"\mu_{u}", r"\mu_{k}"),
-    # two axes: the KL term's weight on the wrong reduction's adjoint
-    ("vae", "gradient/mu", r"\bar{r_{1}}", r"\bar{r_{2}} \cdot 2"),
+    # two axes: the KL gradient in logvar without the -1 of d(-logvar)
+    ("vae", "gradient/logvar", r"e^{\mathit{logvar}_{u}} - 1", r"e^{\mathit{logvar}_{u}}"),
     # an element-level subexpression with the other mask
     ("circle", "subexpression/z_n", r"\mathit{negative}_{k} > 0", r"\mathit{positive}_{k} > 0"),
     # the detached factor of a gradient at the other margin

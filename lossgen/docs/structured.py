@@ -17,8 +17,16 @@ Formulas (each with an id, a left-hand side and its source, as in :mod:`.facts`)
   rule through the reductions (adjoints times element weights, plus the adjoint of a take at
   its index), as :func:`lossgen.derive.reductions.element_gradient` computes it.
 
-The notation: an element of an input along the axis is ``x_{k}`` (``x_{i}`` over the set),
-a take ``take(x, t)`` is ``x_{t}``, and the reductions are written
+The notation: an element of an input along its axis is ``x_{k}`` (``x_{i}`` over the set),
+a take ``take(x, t)`` is ``x_{t}``.  A spec with one axis indexes it by k of K; a spec with
+several (the VAE's ``feature`` and ``latent``) gives each axis its own index letter and length
+(k of ``K_{\mathrm{feature}}``, u of ``K_{\mathrm{latent}}``, :func:`axis_notation`): every
+reduction is written over its own axis, and the gradient of an input at an element of that
+input's axis.  A named subexpression that reads elements outside any reduction (circle's
+``z_p``) is one value per element: it is printed at its axis's index and stands, where it is
+used, for the element of the enclosing reduction (or of the gradient).  ``detach(x)`` is
+``\operatorname{sg}(x)`` (stop-gradient): value x, derivative 0, so a gradient through it is not
+the derivative of the value (the section says so).  The reductions are written
 
 * sum: ``\sum_{k=1}^{K}\left(e\right)``; mean: ``\frac{1}{K}\sum_{k=1}^{K}\left(e\right)``;
 * logsumexp: ``\log\left(\sum_{k=1}^{K} e^{e}\right)``; max: ``\max_{k}\left(e\right)``;
