@@ -3,7 +3,8 @@ equivalent forms, and verify a spec's own ``numeric`` form.
 
 For the loss and each derivative the candidates are the expression as written or
 derived, the rule table applied (:mod:`.rules`), the expression factored, and, if small,
-simplified; when the spec gives a ``numeric`` form, also that form and its derivatives.
+simplified, products distributed over sums (:func:`distributed`: one product per term,
+so a ratio such as r^2/v^2 is one term the compensated printer pairs as (r/v)^2); when the spec gives a ``numeric`` form, also that form and its derivatives.
 Every candidate is an identity of the mathematics, so the choice affects accuracy
 only.  Each candidate is evaluated in float64 (:mod:`lossgen.verify.floats`) on a
 deterministic probe grid (random points of each input's domain, magnitudes from 1e-12
@@ -57,13 +58,16 @@ FACTOR_MAX_KINKS = 6
 SIMPLIFY_MAX_KINKS = 2
 #: A quantity whose best plain form errs somewhere on the probe grid by more than this
 #: share of its budget is also tried in double-double (:mod:`.compensated`), from its
-#: best few plain forms; the compensated form is kept only if it is measurably more
-#: accurate.
+#: best few plain forms (from all of them when every plain form overflows somewhere on
+#: the grid); the compensated form is kept only if it is measurably more accurate.
 COMPENSATE_ABOVE_SHARE = 0.5
 COMPENSATE_TOP = 3
 _KINK_ATOMS = (sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min)
 PROBE_RANDOM = 32
 MAGNITUDES = (1e-12, 1e-4, 0.3, 3.0, 40.0, 800.0, 1e6, 1e20, 1e50, 1e77, 1e100, 1e104, 1e160, 1e300)
+#: one input at the top of the range, another at a moderate or large value
+LARGE_PAIR_TOP = (1e200, float(np.finfo(np.float64).max))
+LARGE_PAIR_OTHER = (2.0, 1e50, 1e100)
 PARAM_VALUES = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
 # (saturation rows use the magnitudes from 3.0 up)
 _DOUBLE_MAX = float(np.finfo(np.float64).max)
@@ -154,6 +158,8 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
                     add([near if j == kp else base[j] for j in range(len(cols))])
     for row in near_overflow_rows(spec, base):
         add(row)
+    for row in large_pair_rows(spec, base):
+        add(row)
     pts, at_kink = special_points(spec, rng, per_kink=1)
     for j, col in enumerate(cols):
         col.extend(np.asarray(pts[j])[~at_kink] if len(pts) else [])
@@ -176,6 +182,26 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
                 for jp, q in enumerate(spec.params):
                     pcols[jp].append(values[q.name])
     return [np.array(c, dtype=np.float64) for c in cols + pcols]
+
+
+def large_pair_rows(spec: Spec, base: list[float]) -> list[list[float]]:
+    """Rows with one input huge and another large or moderate, the rest at ``base``:
+    where a result stays representable although a partial product of the form as
+    derived does not (gaussian_nll's d/dvar = (1 - r^2/v)/(2v) at r = 1e200, v = 1e50:
+    r^2/v overflows, r^2/(2v^2) does not; tweedie's Hessian at target = the largest
+    double, pred = 2, where p*target overflows)."""
+    rows = []
+    ks = [k for k, i in enumerate(spec.inputs) if i.domain.values is None]
+    for k in ks:
+        for m in LARGE_PAIR_TOP:
+            for v in (m, -m):
+                for l in ks:
+                    for w in LARGE_PAIR_OTHER:
+                        row = list(base)
+                        row[k], row[l] = v, w
+                        if l != k and spec.inputs[k].domain.contains(v) and spec.inputs[l].domain.contains(w):
+                            rows.append(row)
+    return rows
 
 
 class _Scorer:
@@ -241,7 +267,37 @@ def _variants(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) 
     if ops <= SIMPLIFY_MAX_OPS and kinks <= SIMPLIFY_MAX_KINKS:
         s = concrete(_piecewise_map(sp.simplify, abstract))
         out += [("simplified", s), ("simplified+rules", apply_rules(s))]
+    d = concrete(_piecewise_map(distributed, abstract))
+    if d != expr:
+        out += [("distributed", d), ("distributed+rules", apply_rules(d))]
     return out
+
+
+def _linear_sum(e: sp.Expr) -> bool:
+    """Whether ``e`` is a sum of numbers, symbols and number*symbol terms (a residual
+    ``pred - target``, a parameter's ``1 - p``): sums that distributing must not split."""
+    return isinstance(e, sp.Add) and all(
+        t.is_Number or t.is_Symbol or (isinstance(t, sp.Mul) and len(t.args) == 2
+                                       and t.args[0].is_Number and t.args[1].is_Symbol)
+        for t in e.args)
+
+
+def distributed(expr: sp.Expr) -> sp.Expr:
+    r"""``expr`` with products distributed over compound sums, linear sums held whole:
+    :math:`(1 - r^2/v)/(2v) \to 1/(2v) - r^2/(2v^2)` and
+    :math:`2x^{-p-1}(p\,y + (1-p)\,x) \to 2p\,y\,x^{-p-1} + 2(1-p)\,x^{-p}`.
+    Each term is then one product, whose factors the compensated printer pairs
+    (:math:`(r/v)^2`) and orders (:math:`y\,x^{-p-1}` before the constants), so no
+    partial product overflows where the term does not."""
+    held = {}
+    for node in sp.postorder_traversal(expr):
+        if _linear_sum(node) and node not in held:
+            held[node] = sp.Dummy("s")
+    body = expr.xreplace(held) if held else expr
+    # powers of one base merged again (x * x**(-p-1) -> x**(-p), which does not
+    # underflow where x**(-p-1) does)
+    body = sp.powsimp(sp.expand_mul(body, deep=True), combine="exp")
+    return body.xreplace({d: s for s, d in held.items()})
 
 
 def _abstract(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...]) -> sp.Expr:
@@ -287,7 +343,10 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
     if best_plain[6] or _worst(best_plain) > COMPENSATE_ABOVE_SHARE * budget:
         # no plain form is accurate enough: try the best few in double-double; the
         # ranking keeps one only if it measures more accurate than every plain form
-        for _, _, cand, label, *_ in scored[:COMPENSATE_TOP]:
+        # (all of them where every plain form overflows somewhere: which one's
+        # partial products stay in range compensated is not told by its plain errors)
+        top = len(scored) if best_plain[6] else COMPENSATE_TOP
+        for _, _, cand, label, *_ in list(scored[:top]):
             if program(cand) is not None:
                 seen.append(cand)
                 score(Compensated(cand), f"{label}, compensated")
