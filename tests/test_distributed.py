@@ -1,4 +1,4 @@
-"""The lowering's ``distributed`` candidate: products distributed over compound sums,
+"""The lowering's ``distributed`` candidate (lossgen/rewrite/forms.py): products distributed over compound sums,
 with linear sums (residuals, ``1 - p``) held whole.  Checked against SymPy (identity)
 and mpmath (values where the form as derived overflows in an intermediate)."""
 import importlib
@@ -9,6 +9,7 @@ import numpy as np
 import sympy as sp
 
 from lossgen.rewrite.compensated import Compensated, evaluate_marked
+from lossgen.rewrite.forms import distributed
 from lossgen.verify.floats import float_function
 from lossgen.verify.ulps import ulp_error
 
@@ -21,7 +22,7 @@ r = pred - target
 def test_distributed_is_an_identity_and_keeps_linear_sums():
     for e in [(1 - r**2 / v) / (2 * v), 2 * pred**(-p - 1) * (p * target + (1 - p) * pred),
               (r * (r + v) + 1) / v**3]:
-        d = lower.distributed(e)
+        d = distributed(e)
         assert sp.simplify(d - e) == 0
         assert isinstance(d, sp.Add)
         # the residual is never expanded into pred**2 - 2*pred*target + target**2
@@ -29,7 +30,7 @@ def test_distributed_is_an_identity_and_keeps_linear_sums():
 
 
 def test_distributed_merges_powers_of_one_base():
-    d = lower.distributed(2 * pred**(-p - 1) * (p * target + (1 - p) * pred))
+    d = distributed(2 * pred**(-p - 1) * (p * target + (1 - p) * pred))
     assert d.has(pred**(-p)) and not d.has(pred * pred**(-p - 1))
 
 
@@ -43,7 +44,7 @@ def test_distributed_compensated_form_stays_in_range():
     assert math.isfinite(float(truth))
     as_derived = float_function(e, args)(*point)[0]
     assert not math.isfinite(as_derived)
-    value = evaluate_marked(Compensated(lower.distributed(e)), args, point)[0]
+    value = evaluate_marked(Compensated(distributed(e)), args, point)[0]
     assert ulp_error(float(value), truth) <= 1.0
 
 

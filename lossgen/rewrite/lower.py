@@ -41,10 +41,11 @@ from ..errors import SpecError
 from ..spec.model import Spec
 from ..verify.accuracy import adversarial_grid
 from ..verify.floats import float_function
-from ..verify.points import edge_values, near_overflow_rows, random_points, special_points
+from ..verify.points import edge_values, large_pair_rows, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
 from .compensated import Compensated, evaluate_marked, guarded, program
+from .forms import distributed
 from .rules import apply_rules
 from .selects import step_selects
 
@@ -65,9 +66,6 @@ COMPENSATE_TOP = 3
 _KINK_ATOMS = (sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min)
 PROBE_RANDOM = 32
 MAGNITUDES = (1e-12, 1e-4, 0.3, 3.0, 40.0, 800.0, 1e6, 1e20, 1e50, 1e77, 1e100, 1e104, 1e160, 1e300)
-#: one input at the top of the range, another at a moderate or large value
-LARGE_PAIR_TOP = (1e200, float(np.finfo(np.float64).max))
-LARGE_PAIR_OTHER = (2.0, 1e50, 1e100)
 PARAM_VALUES = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
 # (saturation rows use the magnitudes from 3.0 up)
 _DOUBLE_MAX = float(np.finfo(np.float64).max)
@@ -184,26 +182,6 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
     return [np.array(c, dtype=np.float64) for c in cols + pcols]
 
 
-def large_pair_rows(spec: Spec, base: list[float]) -> list[list[float]]:
-    """Rows with one input huge and another large or moderate, the rest at ``base``:
-    where a result stays representable although a partial product of the form as
-    derived does not (gaussian_nll's d/dvar = (1 - r^2/v)/(2v) at r = 1e200, v = 1e50:
-    r^2/v overflows, r^2/(2v^2) does not; tweedie's Hessian at target = the largest
-    double, pred = 2, where p*target overflows)."""
-    rows = []
-    ks = [k for k, i in enumerate(spec.inputs) if i.domain.values is None]
-    for k in ks:
-        for m in LARGE_PAIR_TOP:
-            for v in (m, -m):
-                for l in ks:
-                    for w in LARGE_PAIR_OTHER:
-                        row = list(base)
-                        row[k], row[l] = v, w
-                        if l != k and spec.inputs[k].domain.contains(v) and spec.inputs[l].domain.contains(w):
-                            rows.append(row)
-    return rows
-
-
 class _Scorer:
     """Measures candidate forms of one quantity against its high-precision truth."""
 
@@ -271,33 +249,6 @@ def _variants(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) 
     if d != expr:
         out += [("distributed", d), ("distributed+rules", apply_rules(d))]
     return out
-
-
-def _linear_sum(e: sp.Expr) -> bool:
-    """Whether ``e`` is a sum of numbers, symbols and number*symbol terms (a residual
-    ``pred - target``, a parameter's ``1 - p``): sums that distributing must not split."""
-    return isinstance(e, sp.Add) and all(
-        t.is_Number or t.is_Symbol or (isinstance(t, sp.Mul) and len(t.args) == 2
-                                       and t.args[0].is_Number and t.args[1].is_Symbol)
-        for t in e.args)
-
-
-def distributed(expr: sp.Expr) -> sp.Expr:
-    r"""``expr`` with products distributed over compound sums, linear sums held whole:
-    :math:`(1 - r^2/v)/(2v) \to 1/(2v) - r^2/(2v^2)` and
-    :math:`2x^{-p-1}(p\,y + (1-p)\,x) \to 2p\,y\,x^{-p-1} + 2(1-p)\,x^{-p}`.
-    Each term is then one product, whose factors the compensated printer pairs
-    (:math:`(r/v)^2`) and orders (:math:`y\,x^{-p-1}` before the constants), so no
-    partial product overflows where the term does not."""
-    held = {}
-    for node in sp.postorder_traversal(expr):
-        if _linear_sum(node) and node not in held:
-            held[node] = sp.Dummy("s")
-    body = expr.xreplace(held) if held else expr
-    # powers of one base merged again (x * x**(-p-1) -> x**(-p), which does not
-    # underflow where x**(-p-1) does)
-    body = sp.powsimp(sp.expand_mul(body, deep=True), combine="exp")
-    return body.xreplace({d: s for s, d in held.items()})
 
 
 def _abstract(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...]) -> sp.Expr:
