@@ -3,7 +3,8 @@ equivalent forms, and verify a spec's own ``numeric`` form.
 
 For the loss and each derivative the candidates are the expression as written or
 derived, the rule table applied (:mod:`.rules`), the expression factored, and, if small,
-simplified; when the spec gives a ``numeric`` form, also that form and its derivatives.
+simplified, products distributed over sums (:func:`distributed`: one product per term,
+so a ratio such as r^2/v^2 is one term the compensated printer pairs as (r/v)^2); when the spec gives a ``numeric`` form, also that form and its derivatives.
 Every candidate is an identity of the mathematics, so the choice affects accuracy
 only.  Each candidate is evaluated in float64 (:mod:`lossgen.verify.floats`) on a
 deterministic probe grid (random points of each input's domain, magnitudes from 1e-12
@@ -40,10 +41,11 @@ from ..errors import SpecError
 from ..spec.model import Spec
 from ..verify.accuracy import adversarial_grid
 from ..verify.floats import float_function
-from ..verify.points import edge_values, near_overflow_rows, random_points, special_points
+from ..verify.points import edge_values, large_pair_rows, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
 from .compensated import Compensated, evaluate_marked, guarded, program
+from .forms import distributed
 from .rules import apply_rules
 from .selects import step_selects
 
@@ -57,8 +59,8 @@ FACTOR_MAX_KINKS = 6
 SIMPLIFY_MAX_KINKS = 2
 #: A quantity whose best plain form errs somewhere on the probe grid by more than this
 #: share of its budget is also tried in double-double (:mod:`.compensated`), from its
-#: best few plain forms; the compensated form is kept only if it is measurably more
-#: accurate.
+#: best few plain forms (from all of them when every plain form overflows somewhere on
+#: the grid); the compensated form is kept only if it is measurably more accurate.
 COMPENSATE_ABOVE_SHARE = 0.5
 COMPENSATE_TOP = 3
 _KINK_ATOMS = (sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min)
@@ -154,6 +156,8 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
                     add([near if j == kp else base[j] for j in range(len(cols))])
     for row in near_overflow_rows(spec, base):
         add(row)
+    for row in large_pair_rows(spec, base):
+        add(row)
     pts, at_kink = special_points(spec, rng, per_kink=1)
     for j, col in enumerate(cols):
         col.extend(np.asarray(pts[j])[~at_kink] if len(pts) else [])
@@ -241,6 +245,9 @@ def _variants(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) 
     if ops <= SIMPLIFY_MAX_OPS and kinks <= SIMPLIFY_MAX_KINKS:
         s = concrete(_piecewise_map(sp.simplify, abstract))
         out += [("simplified", s), ("simplified+rules", apply_rules(s))]
+    d = concrete(_piecewise_map(distributed, abstract))
+    if d != expr:
+        out += [("distributed", d), ("distributed+rules", apply_rules(d))]
     return out
 
 
@@ -287,7 +294,10 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
     if best_plain[6] or _worst(best_plain) > COMPENSATE_ABOVE_SHARE * budget:
         # no plain form is accurate enough: try the best few in double-double; the
         # ranking keeps one only if it measures more accurate than every plain form
-        for _, _, cand, label, *_ in scored[:COMPENSATE_TOP]:
+        # (all of them where every plain form overflows somewhere: which one's
+        # partial products stay in range compensated is not told by its plain errors)
+        top = len(scored) if best_plain[6] else COMPENSATE_TOP
+        for _, _, cand, label, *_ in list(scored[:top]):
             if program(cand) is not None:
                 seen.append(cand)
                 score(Compensated(cand), f"{label}, compensated")

@@ -117,6 +117,31 @@ def near_overflow_rows(spec: Spec, base: list[float]) -> list[list[float]]:
     return rows
 
 
+#: one input at the top of the range, another at a moderate or large value
+LARGE_PAIR_TOP = (1e200, float(np.finfo(np.float64).max))
+LARGE_PAIR_OTHER = (2.0, 1e50, 1e100)
+
+
+def large_pair_rows(spec: Spec, base: list[float]) -> list[list[float]]:
+    """Rows with one input huge and another large or moderate, the rest at ``base``:
+    where a result stays representable although a partial product of the form as
+    derived does not (gaussian_nll's d/dvar = (1 - r^2/v)/(2v) at r = 1e200, v = 1e50:
+    r^2/v overflows, r^2/(2v^2) does not; tweedie's Hessian at target = the largest
+    double, pred = 2, where p*target overflows)."""
+    rows = []
+    ks = [k for k, i in enumerate(spec.inputs) if i.domain.values is None]
+    for k in ks:
+        for m in LARGE_PAIR_TOP:
+            for v in (m, -m):
+                for l in ks:
+                    for w in LARGE_PAIR_OTHER:
+                        row = list(base)
+                        row[k], row[l] = v, w
+                        if l != k and spec.inputs[k].domain.contains(v) and spec.inputs[l].domain.contains(w):
+                            rows.append(row)
+    return rows
+
+
 def special_points(spec: Spec, rng: np.random.Generator, per_kink: int = 3) -> tuple[list[np.ndarray], np.ndarray]:
     """Kinks with their float neighbours, zero residual and domain edges.
 
