@@ -98,3 +98,22 @@ def test_dd_div_when_the_check_product_overflows():
     from lossgen.rewrite.compensated import _dd_div
     qv, rv = _dd_div(np.array([big]), np.array([0.0]), np.array([3.0]), np.array([0.0]))
     assert math.isfinite(qv[0]) and math.isfinite(rv[0])
+
+
+def test_plain_code_divides_instead_of_multiplying_by_a_reciprocal():
+    """Elimination of common subexpressions leaves no bare ``1/x`` temporary: it overflows
+    at a subnormal x where x'/x does not (tweedie at pred = target = 2.2e-311 was
+    r*(1/target) = 0*inf = NaN; the truth is 0)."""
+    from lossgen.codegen.point import point_function
+    x, y = sp.symbols("x y", positive=True)
+    f = point_function("f", "", ("x", "y"), [sp.exp((x - y) / y) + (x - y) / y])
+    text = " ".join(v for _, v in f.assignments) + " " + " ".join(f.returns)
+    assert "1.0/" not in text and "/y" in text, text
+    import lossgen
+    tiny = np.array([2.225073858507e-311])
+    L = lossgen.get("tweedie_deviance")
+    assert L.loss(tiny, tiny, reduction="none")[0] == 0.0
+    want = float(mp_function(L.spec.loss, tuple(i.symbol for i in L.spec.inputs) + tuple(
+        p.symbol for p in L.spec.params))(tiny[0], tiny[0] * 1.5, 1.5))
+    got = L.loss(tiny, tiny * 1.5, reduction="none")[0]
+    assert math.isfinite(got) and abs(got - want) <= 8 * math.ulp(max(abs(want), 2.2250738585072014e-308))

@@ -71,11 +71,36 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
     returns_list: list[str] = []
     for e in exprs:
         replacements, reduced = sp.cse([e], symbols=temps, optimizations=None, order="canonical")
+        replacements, reduced = _inline_reciprocals(replacements, reduced)
         body += [(str(sym), print_expr(val)) for sym, val in replacements]
         returns_list.append(print_expr(reduced[0]))
     assignments = tuple(dd_lines) + tuple(body)
     returns = tuple(returns_list)
     return PointFunction(name, doc, args, assignments, returns, _runtime_calls(assignments, returns))
+
+
+def _inline_reciprocals(replacements, reduced):
+    """Put the temporaries that are a bare reciprocal ``1/x`` back where they are used.
+
+    Elimination turns ``a/x + b/x`` into ``t = 1/x; a*t + b*t``: two roundings instead of
+    one, and ``1/x`` overflows at a subnormal ``x`` where ``a/x`` need not (tweedie's
+    ``(pred - target)/target`` at pred = target = 2e-311 was 0*inf = NaN).  Inlined, the
+    printer writes each use as a division."""
+    subs: dict = {}
+    kept = []
+    for sym, val in replacements:
+        val = val.xreplace(subs)
+        if val.is_Pow and val.exp == -1 and not val.base.is_Number:
+            subs[sym] = val
+        else:
+            kept.append((sym, val))
+    if not subs:
+        return replacements, reduced
+    # the kept temporaries renamed in order, so that their numbers have no gaps
+    names = [sym for sym, _ in replacements]
+    rename = {sym: names[k] for k, (sym, _) in enumerate(kept)}
+    return ([(rename[sym], val.xreplace(rename)) for sym, val in kept],
+            [r.xreplace(subs).xreplace(rename) for r in reduced])
 
 
 def _runtime_calls(assignments, returns) -> frozenset[str]:
