@@ -18,11 +18,6 @@ from lossgen.verify.accuracy import certify
 
 #: (loss, output, dtype) -> why it is over budget today.
 KNOWN_GAPS = {
-    ("focal", "d2/dpreddpred", "float64"):
-        "at logit 745 the Hessian is subnormal (8e-322, ~270 ulp of the smallest subnormal off) "
-        "and is computed from subnormal factors (sigmoid(-745) rounds to the smallest subnormal, "
-        "75 % off); computing a*sigmoid(x) scaled, (a e^(x/2)) e^(x/2), fixes that point but the "
-        "forms where it applies cancel at moderate logits (27 ulp at -3.96)",
 }
 
 

@@ -45,11 +45,13 @@ def test_primitive_accuracy_over_the_float64_range(name):
     rng = np.random.default_rng(7)
     x = _grid(rng)
     y = np.roll(x, 11)
-    nargs = 2 if name in ("logaddexp", "xlogy") else 1
+    nargs = 2 if name in ("logaddexp", "xlogy", "mul_sigmoid") else 1
     if name in ("log1p", "log1pmx"):
         x = np.concatenate([x[x > -1], [-1 + 2.0 ** -52, -0.75, -0.5, -0.5 + 2.0 ** -53, 1.0, 1 + 2.0 ** -52]])
     if name == "xlogy":
         y = np.abs(y)
+    if name == "mul_sigmoid":   # a at every magnitude, x down to where e^x underflows
+        y = np.concatenate([y[: len(x) - 400], np.linspace(-1500.0, -650.0, 400)])
     out = np.empty_like(x)
     _vectorize(getattr(scalar, name), nargs)(x, y[: len(x)], out)
     ref = PRIMITIVES[name].mpmath

@@ -22,6 +22,7 @@ log_sigmoid(x)  log sigmoid(x) = -softplus(-x)
 logcosh(x)      log cosh x
 logaddexp(a,b)  log(e^a + e^b)
 xlogy(x, y)     x log y, and 0 where x = 0
+mul_sigmoid(a,x) a sigmoid(x), accurate where sigmoid(x) is subnormal
 log1p(x)        log(1 + x)
 expm1(x)        e^x - 1
 =============== =============================================
@@ -365,9 +366,46 @@ class expm1mx(Primitive):
 
 
 #: Every primitive by the name a spec uses for it.
+class mul_sigmoid(Primitive):
+    r"""``a * sigmoid(x)`` without a subnormal intermediate: for x <= -700, sigmoid(x) =
+    e^x to double precision (1 + e^x rounds to 1) and is computed as
+    (a e^{x/2}) e^{x/2}, so only the final product can be subnormal (and as 0 where
+    e^{x/2} underflows, x < -1490, even for an infinite a); a sigmoid(x) of
+    e^{-745} rounds to the smallest subnormal (75 % off) before a factor ~100 scales the
+    error up.  Only the lowering writes it (:func:`lossgen.rewrite.lower.scaled_sigmoids`)."""
+
+    runtime_name = "mul_sigmoid"
+    latex_name = "mul_sigmoid"
+    nargs = 2
+
+    @classmethod
+    def elementary(cls, a, x):
+        return a / (1 + sp.exp(-x))
+
+    @staticmethod
+    def mpmath(a, x):
+        return a / (1 + mpmath.exp(-x))
+
+    @staticmethod
+    def numpy(a, x):
+        a, x = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(x, dtype=np.float64))
+        h = np.exp(0.5 * np.minimum(x, -700.0))
+        tiny = np.where((h == 0.0) & ~np.isnan(a), 0.0, (a * h) * h)
+        return np.where(x > -700.0, a * sigmoid.numpy(x), tiny)
+
+    def fdiff(self, argindex=1):
+        a, x = self.args
+        if argindex == 1:
+            return sigmoid(x)
+        return mul_sigmoid(a, x) * sigmoid(-x)
+
+    def _latex(self, printer):
+        return rf"\left({printer._print(self.args[0])}\right) \sigma\left({printer._print(self.args[1])}\right)"
+
+
 PRIMITIVES: dict[str, type[Primitive]] = {
     cls.__name__: cls for cls in (sigmoid, softplus, log_sigmoid, logcosh, logaddexp, xlogy, log1p, expm1,
-                                  log1pmx, expm1mx)
+                                  log1pmx, expm1mx, mul_sigmoid)
 }
 
 

@@ -44,7 +44,8 @@ from ..verify.floats import float_function
 from ..verify.points import edge_values, large_pair_rows, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
-from .compensated import Compensated, evaluate_marked, guarded, program
+from .compensated import MUL_SIGMOID_SWITCH, Compensated, evaluate_marked, guarded, program
+from ..primitives.functions import mul_sigmoid, sigmoid
 from .forms import distributed
 from .rules import apply_rules
 from .selects import step_selects
@@ -251,6 +252,50 @@ def _variants(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) 
     return out
 
 
+def scaled_sigmoids(expr: sp.Expr) -> sp.Expr:
+    r"""Every product with sigmoid factors written as nested :class:`mul_sigmoid`:
+    :math:`c\,\sigma(u)\,\sigma(w) \to \mathrm{mul\_sigmoid}(\mathrm{mul\_sigmoid}(c, u), w)`,
+    so that a sigmoid that is subnormal (:math:`\sigma(-745) = e^{-745}`) multiplies the
+    rest of its product last, scaled, instead of entering it as a factor rounded to the
+    smallest subnormal (focal's Hessian at logit 745 is ~170 e^{-745})."""
+    def scale(node):
+        if not isinstance(node, sp.Mul):
+            return node
+        rest, sigs = [], []
+        for f in node.args:
+            b, e = f.as_base_exp()
+            if isinstance(b, sigmoid) and e.is_Integer and 0 < int(e) <= 4:
+                sigs += [b.args[0]] * int(e)
+            else:
+                rest.append(f)
+        if not sigs:
+            return node
+        out = sp.Mul(*rest)
+        for u in sigs:
+            out = mul_sigmoid(out, u)
+        return out
+    return expr.replace(lambda e: isinstance(e, sp.Mul), scale)
+
+
+def tail_scaled(plain: sp.Expr, cand: sp.Expr) -> sp.Expr | None:
+    r"""``plain`` where every argument :math:`x_i` of the :class:`mul_sigmoid` factors of
+    :func:`scaled_sigmoids` (``cand``) exceeds the switch, and the scaled ``cand`` only
+    below it: :math:`\mathrm{plain}` if :math:`\min_i x_i > -700` (every sigmoid
+    normal), else ``cand`` scaled.
+
+    Distributing and scaling a product of sigmoids keeps a subnormal sigmoid from
+    entering the product before its last factor (focal's Hessian at logit 745 is
+    ~170 e^{-745}), but that form, or ``plain`` itself, may cancel at moderate logits;
+    the selection keeps the tail's accuracy without changing the form anywhere else.
+    None where scaling changes nothing."""
+    scaled = scaled_sigmoids(cand)
+    xs = sorted({m.args[1] for m in scaled.atoms(mul_sigmoid)}, key=sp.default_sort_key)
+    if scaled == cand or not xs:
+        return None
+    normal = sp.And(*[x > MUL_SIGMOID_SWITCH for x in xs])
+    return sp.Piecewise((plain, normal), (scaled, True))
+
+
 def _abstract(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...]) -> sp.Expr:
     """Replace each named subexpression (latest first) by its symbol."""
     for sym, full in reversed(named):
@@ -314,6 +359,25 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
                     _worst(twin[0]) <= max(COMPENSATE_ABOVE_SHARE * budget, _worst(best)):
                 scored.remove(twin[0])
                 scored.insert(0, twin[0])
+        if _worst(scored[0]) > budget:
+            # still over budget: each of the best few forms where every sigmoid is
+            # normal, a candidate with its sigmoids scaled in the far tail (the best
+            # form's error may be the tail's alone, or a moderate point's that another
+            # form has not)
+            plain = [s for s in scored if not isinstance(s[2], Compensated)][:top]
+            inners = []
+            for entry in scored:
+                inner = entry[2].args[0] if isinstance(entry[2], Compensated) else entry[2]
+                if not any(inner == i for i, _ in inners):
+                    inners.append((inner, entry[3]))
+            for inner, inner_label in inners[:COMPENSATE_TOP]:
+                for _, _, cand, label, *_ in plain:
+                    form = tail_scaled(inner, cand)
+                    if form is not None and program(form) is not None:
+                        seen.append(form)
+                        score(Compensated(form), f"{inner_label}; in the far tail {label}, "
+                                                 "sigmoids scaled, compensated")
+            scored.sort(key=lambda s: s[:2])
     _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:
         err = rel = math.inf

@@ -11,6 +11,8 @@ over the whole float64 range (the accuracy certificate measures this against mpm
   |x| + log1p(expm1(-2|x|)/2) (= |x| + log((1 + e^{-2|x|})/2); no overflow of cosh).
 * ``logaddexp(a, b) = max(a,b) + log1p(e^{-|a-b|})`` (equal infinities handled).
 * ``xlogy(x, y)``: 0 where x = 0, else x log y.
+* ``mul_sigmoid(a, x) = a sigmoid(x)``: for x <= -700 (where sigmoid(x) = e^x to double
+  precision) as (a e^{x/2}) e^{x/2}, so no factor is subnormal before the final product.
 * ``log1pmx(x) = log(1+x) - x`` and ``expm1mx(x) = e^x - 1 - x``: series near 0, where
   the two terms would cancel (see their SymPy classes for the algorithms).
 * ``sign``/``heaviside``: the midpoint subgradient at 0 (0 and 1/2); NaN propagates.
@@ -35,6 +37,16 @@ def sigmoid(x):
     if x >= 0:
         return 1.0 / (1.0 + e)
     return e / (1.0 + e)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def mul_sigmoid(a, x):
+    if x > -700.0:
+        return a * sigmoid(x)
+    h = math.exp(0.5 * x)
+    if h == 0.0 and a == a:
+        return 0.0      # x < -1490: |a| e^x < 1.8e308 e^-1490 rounds to 0 (also for a = inf)
+    return (a * h) * h
 
 
 @numba.njit(cache=True, error_model="numpy")
