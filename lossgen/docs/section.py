@@ -87,6 +87,9 @@ def verdict(v) -> str:
 #: formulas with more LaTeX than this are set with breqn's ``dmath*`` (broken across
 #: lines); shorter ones on one line, shrunk to the line width if they are wider
 LONG_FORMULA = 240
+#: formulas with more LaTeX than this are not typeset (a display wider than TeX's largest
+#: dimension, 16384pt, stops pdflatex): the section says where the code is instead
+MAX_TYPESET = 8000
 
 
 def display(body: str) -> str:
@@ -102,6 +105,13 @@ def _helpers(record: dict, markdown: bool) -> dict:
                 if any(f["id"] == p or (p.endswith("/") and f["id"].startswith(p)) for p in prefixes)]
 
     def formula(f):
+        if len(f["tex"]) > MAX_TYPESET:
+            where = f"generated/{record['name']}.py"
+            what = (f"a form of {len(f['tex'])} characters of LaTeX, too long to typeset (TeX's "
+                    f"largest dimension); its code is in {where}, and its accuracy is certified below")
+            if markdown:
+                return f"\n*{f['source']}:* ${f['lhs']}$: {what}.\n"
+            return (f"\\noindent\\emph{{{tex_escape(f['source'])}:}} ${f['lhs']}$: {tex_escape(what)}.\n\n")
         if markdown:
             return f"\n*{f['source']}:*\n\n$$\n{f['lhs']} = {f['tex']}\n$$\n"
         return (f"% formula {f['id']}: {f['source']}\n\\noindent\\emph{{{tex_escape(f['source'])}:}}\n"
