@@ -28,7 +28,7 @@ import numpy as np
 import sympy as sp
 
 from ..primitives import expm1, log1p
-from ..primitives.functions import log_sigmoid, mul_sigmoid, sigmoid, softplus
+from ..primitives.functions import mul_sigmoid, sigmoid
 from ..runtime import scalar
 from ..verify.floats import float_function
 
@@ -36,10 +36,6 @@ from ..verify.floats import float_function
 #: runtime's mul_sigmoid multiplies plainly too), the scaled primitive below it
 MUL_SIGMOID_SWITCH = -700
 
-#: sigmoid, softplus and log_sigmoid are expanded into double-double exp and log for
-#: |x| below this, g(hi) + g'(hi) lo beyond (where they are e^x, x, 0 or 1 to within
-#: their own rounding)
-DD_PRIMITIVE_RANGE = 700
 
 #: A guarded compensated sum is computed in plain doubles when its terms cancel by at
 #: most this factor (sum of |terms| <= GUARD_RATIO * |sum|), in double-double otherwise.
@@ -219,23 +215,6 @@ class _Builder:
                 raise _Unsupported(e)
             values = tuple(self.walk(v) for v, _ in e.args)
             return self.emit(Step("select", values, conds[:-1]))
-        if isinstance(e, (sigmoid, softplus, log_sigmoid)):
-            # in double-double from exp and log, each on the side where exp does not
-            # overflow: sigmoid(x) = 1/(1 + e^-x) (x >= 0), e^x/(1 + e^x) (x < 0);
-            # softplus(x) = x + log1p(e^-x) (x >= 0), log1p(e^x) (x < 0);
-            # log_sigmoid(x) = -softplus(-x).  g(hi) + g'(hi) lo would keep g's own
-            # rounding, which a sum that cancels after it (focal's Hessian) amplifies.
-            # For |x| >= DD_PRIMITIVE_RANGE (and infinite x, where a double-double sum
-            # gives inf + NaN) g(hi) + g'(hi) lo as for any other function
-            x = e.args[0]
-            if isinstance(e, log_sigmoid):
-                return self.walk(-softplus(-x))
-            if isinstance(e, sigmoid):
-                form = sp.Piecewise((1 / (1 + sp.exp(-x)), x >= 0), (sp.exp(x) / (1 + sp.exp(x)), True))
-            else:
-                form = sp.Piecewise((x + log1p(sp.exp(-x)), x >= 0), (log1p(sp.exp(x)), True))
-            return self.emit(Step("select", (self.walk(form), self.function(e)),
-                                  (sp.Abs(x) < DD_PRIMITIVE_RANGE,)))
         if isinstance(e, mul_sigmoid):
             # a double-double product where sigmoid(x) is normal; the scaled primitive
             # (g(hi) + g'(hi) lo) only where it is not, as the plain kernel switches
