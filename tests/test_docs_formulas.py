@@ -38,6 +38,11 @@ AGREE = mpmath.mpf(10) ** -30
 def published(name: str) -> tuple[list[tuple[str, str, str]], str]:
     """[(id, lhs, rhs)] of every display formula in NAME.tex, and the text."""
     text = (DOCS / f"{name}.tex").read_text(encoding="utf-8")
+    return formulas_in(text, name), text
+
+
+def formulas_in(text: str, name: str) -> list[tuple[str, str, str]]:
+    """[(id, lhs, rhs)] of every display formula of a section's LaTeX (every display named)."""
     found = []
     for m in FORMULA.finditer(text):
         lhs, sep, rhs = (m["line"] or m["broken"]).partition(" = ")
@@ -45,7 +50,7 @@ def published(name: str) -> tuple[list[tuple[str, str, str]], str]:
         found.append((m["id"], lhs, rhs))
     displays = text.count(r"\begin{equation*}") + text.count(r"\begin{dmath*}")
     assert displays == len(found), f"{name}.tex: {displays} displays but {len(found)} named formulas"
-    return found, text
+    return found
 
 
 def by_name(expr, spec):

@@ -24,7 +24,7 @@ pytest.importorskip("lark", reason="the LaTeX parser's lark backend needs the `l
 
 from latex_parse import parse_formula  # noqa: E402
 from structured_inputs import random_inputs  # noqa: E402
-from test_docs_formulas import FORMULA  # noqa: E402
+from test_docs_formulas import formulas_in  # noqa: E402
 
 import lossgen  # noqa: E402
 from lossgen.catalog import spec_for  # noqa: E402
@@ -53,15 +53,7 @@ def built(name: str) -> Path:
 
 def published(name: str) -> list[tuple[str, str, str]]:
     """[(id, lhs, rhs)] of every display formula of the built NAME.tex (every display named)."""
-    text = (built(name) / f"{name}.tex").read_text(encoding="utf-8")
-    found = []
-    for m in FORMULA.finditer(text):
-        lhs, sep, rhs = (m["line"] or m["broken"]).partition(" = ")
-        assert sep, f"{name}: formula {m['id']} has no ' = '"
-        found.append((m["id"], lhs, rhs))
-    displays = text.count(r"\begin{equation*}") + text.count(r"\begin{dmath*}")
-    assert displays == len(found), f"{name}.tex: {displays} displays but {len(found)} named formulas"
-    return found
+    return formulas_in((built(name) / f"{name}.tex").read_text(encoding="utf-8"), name)
 
 
 def size_symbol(axis: str) -> sp.Symbol:
