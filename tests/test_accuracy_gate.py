@@ -17,14 +17,7 @@ from lossgen.certificate import budget
 from lossgen.verify.accuracy import certify
 
 #: (loss, output, dtype) -> why it is over budget today.
-KNOWN_GAPS = {
-    ("focal", "d2/dpreddpred", "float64"):
-        "27 ulp where the Hessian nearly cancels (logit -3.96, target 0.65): the double-double "
-        "program takes sigmoid and softplus as doubles (g(hi) + g'(hi) lo), and their last-bit "
-        "rounding is amplified by the cancellation.  Expanding them into double-double exp/log "
-        "closes it (2.3 ulp) but made every compensated sigmoid 5-10x slower (bce_with_logits "
-        "on CPU and GPU), so it waits for a per-candidate choice of that expansion",
-}
+KNOWN_GAPS: dict = {}
 
 
 def _reports(name, cache={}):

@@ -102,3 +102,49 @@ def test_dd_exp_and_dd_log_are_double_double_accurate():
         assert worst < mpmath.mpf(2) ** -98, worst
     assert dd_exp(710.0, 0.0) == (math.inf, 0.0) and dd_exp(-746.0, 0.0) == (0.0, 0.0)
     assert math.isnan(dd_exp(math.nan, 0.0)[0])
+
+
+def test_expanded_sigmoids_leave_no_rounding_of_their_own():
+    """g(x) - c, c the double nearest g(x0) (g = sigmoid, softplus, log_sigmoid): the
+    difference is g's own rounding, which g(hi) + g'(hi) lo keeps (an error ~2^-53 |g|)
+    and the expanded program (double-double exp and log) removes (under 2^-64 |g|; log1p
+    is log(1 + u) in double-double, absolutely accurate to ~2^-105, so for a tiny u
+    it is relatively accurate to 2^-68 only)."""
+    from lossgen.primitives.functions import log_sigmoid, sigmoid, softplus
+    from lossgen.rewrite.compensated import ExpandedCompensated, expanded, marked_program
+    mp_of = {sigmoid: lambda v: 1 / (1 + mpmath.exp(-v)), softplus: lambda v: mpmath.log1p(mpmath.exp(v)),
+             log_sigmoid: lambda v: -mpmath.log1p(mpmath.exp(-v))}
+    for g, mp_g in mp_of.items():
+        for x0 in (-3.96, -0.7, 0.3, 2.5, 30.0):
+            c = float(mp_g(mpmath.mpf(x0)))
+            node = Compensated(g(x) - t)
+            with mpmath.workdps(60):
+                truth = mp_g(mpmath.mpf(x0)) - c
+            if truth == 0:
+                continue
+            full = evaluate_marked(expanded(node), (x, t), [np.array([x0]), np.array([c])])[0]
+            assert isinstance(expanded(node), ExpandedCompensated)
+            assert marked_program(expanded(node)) != marked_program(node)
+            assert abs(full - truth) <= 2.0 ** -64 * abs(c), (g, x0, full, truth)
+    # the unexpanded program keeps sigmoid's rounding: what the expansion is for
+    c = float(1 / (1 + mpmath.exp(mpmath.mpf(3.96))))
+    plain = evaluate_marked(Compensated(sigmoid(x) - t), (x, t), [np.array([-3.96]), np.array([c])])[0]
+    with mpmath.workdps(60):
+        truth = 1 / (1 + mpmath.exp(mpmath.mpf(3.96))) - c
+    assert abs(plain - truth) > 2.0 ** -60 * c
+
+
+def test_power_with_integer_offset_divides_before_it_overflows():
+    """target * pred**(-p - 1) with target 0 or tiny and pred = 1e-176: pred**(-2.5)
+    overflows, (target/pred) * pred**-1.5 does not.  And a guarded sum whose terms
+    overflow (inf + inf) runs the program instead of returning inf."""
+    pred, target, p = sp.symbols("pred target p", positive=True)
+    e = 2 * p * target * pred ** (-p - 1) + 2 * (1 - p) * pred ** (-p)
+    cols = [np.array([2.4e-176, 2.4e-176, 0.5]), np.array([0.0, 1e-300, 0.1]), np.array([1.5, 1.5, 1.5])]
+    for node in (Compensated(e), guarded(e)):
+        got = evaluate_marked(node, (pred, target, p), cols)
+        for j in range(3):
+            P, T, q = (mpmath.mpf(float(c[j])) for c in cols)
+            with mpmath.workdps(60):
+                truth = 2 * q * T * P ** (-q - 1) + 2 * (1 - q) * P ** (-q)
+            assert math.isfinite(got[j]) and ulp_error(got[j], truth) <= 2.0, (node, j, got[j], truth)

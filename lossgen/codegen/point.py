@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..derive.derivatives import almost_everywhere
-from ..rewrite.compensated import Compensated, program
+from ..rewrite.compensated import Compensated, marked_program
 from .compensated import program_lines
 from .printer import print_expr
 
@@ -53,7 +53,7 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
             if isinstance(node, Compensated) and node not in marks:
                 j = len(marks)
                 if node.guard is None:
-                    lines, result = program_lines(program(node.args[0]), f"_c{j}_", computed)
+                    lines, result = program_lines(marked_program(node), f"_c{j}_", computed)
                     dd_lines += lines + [(f"_c{j}", result)]
                 else:
                     dd_lines += _guarded_lines(node, f"_c{j}", args, helpers)
@@ -113,8 +113,9 @@ def _runtime_calls(assignments, returns) -> frozenset[str]:
 
 def _guarded_lines(node: Compensated, name: str, args: tuple[str, ...],
                    helpers: dict[str, PointFunction]) -> list[tuple[str, str]]:
-    """``name = plain sum if its terms do not cancel, else the double-double helper``."""
-    lines, result = program_lines(program(node.args[0]), "_d")
+    """``name = plain sum if its terms do not cancel and none overflows, else the
+    double-double helper``."""
+    lines, result = program_lines(marked_program(node), "_d")
     key = repr((lines, result))
     if key not in helpers:
         helpers[key] = PointFunction(
@@ -122,7 +123,9 @@ def _guarded_lines(node: Compensated, name: str, args: tuple[str, ...],
             args, tuple(lines), (result,), _runtime_calls(lines, (result,)))
     helper = helpers[key].name
     terms = [(f"{name}_t{i}", print_expr(t)) for i, t in enumerate(node.args[0].args)]
-    size = " + ".join(f"abs({t})" for t, _ in terms)
-    total = f"{name}_sum"
+    total, size = f"{name}_sum", f"{name}_size"
+    # an overflowed term (size inf) goes to the helper too: inf + inf is no sum's value
     return terms + [(total, " + ".join(t for t, _ in terms)),
-                    (name, f"{total} if {size} <= {node.guard!r}*abs({total}) else {helper}({', '.join(args)})")]
+                    (size, " + ".join(f"abs({t})" for t, _ in terms)),
+                    (name, f"{total} if {size} <= {node.guard!r}*abs({total}) and {size} < math.inf "
+                           f"else {helper}({', '.join(args)})")]

@@ -33,6 +33,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from ..runtime.scalar import MUL_SIGMOID_SWITCH
+
 
 class Primitive(sp.Function):
     """Base class of lossgen's stable primitives."""
@@ -364,10 +366,9 @@ class expm1mx(Primitive):
         return rf"\left(e^{{{x}}} - 1 - {x}\right)"
 
 
-
-#: Every primitive by the name a spec uses for it.
 class mul_sigmoid(Primitive):
-    r"""``a * sigmoid(x)`` without a subnormal intermediate: for x <= -700, sigmoid(x) =
+    r"""``a * sigmoid(x)`` without a subnormal intermediate: for x <= -700
+    (``MUL_SIGMOID_SWITCH``), sigmoid(x) =
     e^x to double precision (1 + e^x rounds to 1) and is computed as
     (a e^{x/2}) e^{x/2}, so only the final product can be subnormal (and as 0 where
     e^{x/2} underflows, x < -1490, even for an infinite a); a sigmoid(x) of
@@ -389,9 +390,9 @@ class mul_sigmoid(Primitive):
     @staticmethod
     def numpy(a, x):
         a, x = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(x, dtype=np.float64))
-        h = np.exp(0.5 * np.minimum(x, -700.0))
+        h = np.exp(0.5 * np.minimum(x, MUL_SIGMOID_SWITCH))
         tiny = np.where((h == 0.0) & ~np.isnan(a), 0.0, (a * h) * h)
-        return np.where(x > -700.0, a * sigmoid.numpy(x), tiny)
+        return np.where(x > MUL_SIGMOID_SWITCH, a * sigmoid.numpy(x), tiny)
 
     def fdiff(self, argindex=1):
         a, x = self.args
@@ -403,6 +404,7 @@ class mul_sigmoid(Primitive):
         return rf"\left({printer._print(self.args[0])}\right) \sigma\left({printer._print(self.args[1])}\right)"
 
 
+#: Every primitive by the name a spec uses for it.
 PRIMITIVES: dict[str, type[Primitive]] = {
     cls.__name__: cls for cls in (sigmoid, softplus, log_sigmoid, logcosh, logaddexp, xlogy, log1p, expm1,
                                   log1pmx, expm1mx, mul_sigmoid)

@@ -13,6 +13,9 @@ whose kernel evaluates ``e`` on pairs (hi, lo) that carry about 106 bits:
   algorithms (``lossgen.runtime.scalar.dd_*``);
 * any other function g by its first-order expansion g(hi + lo) = g(hi) + g'(hi) lo,
   with g' from SymPy, so the argument's rounding no longer matters (only g's own);
+  in an *expanded* form (:class:`ExpandedCompensated`) also sigmoid, softplus and
+  log_sigmoid are computed from double-double exp and log, so that not even their own
+  rounding is left (five to ten times the cost again, so a separate candidate);
 * Piecewise/Max/Min/Abs/sign/Heaviside by comparing the high parts;
 
 and rounds once at the end.  The form is a :class:`Program`, a straight-line list of
@@ -28,18 +31,20 @@ import numpy as np
 import sympy as sp
 
 from ..primitives import expm1, log1p
-from ..primitives.functions import mul_sigmoid, sigmoid
+from ..primitives.functions import log_sigmoid, mul_sigmoid, sigmoid, softplus
 from ..runtime import scalar
+from ..runtime.scalar import MUL_SIGMOID_SWITCH
 from ..verify.floats import float_function
-
-#: mul_sigmoid(a, x) is a double-double product a*sigmoid(x) above this x (where the
-#: runtime's mul_sigmoid multiplies plainly too), the scaled primitive below it
-MUL_SIGMOID_SWITCH = -700
 
 
 #: A guarded compensated sum is computed in plain doubles when its terms cancel by at
 #: most this factor (sum of |terms| <= GUARD_RATIO * |sum|), in double-double otherwise.
 GUARD_RATIO = 2.0
+
+#: An expanded form computes sigmoid, softplus and log_sigmoid from double-double exp
+#: and log for |x| below this, as g(hi) + g'(hi) lo beyond (where they are e^x, x, 0 or
+#: 1 to within their own rounding)
+EXPANDED_PRIMITIVE_RANGE = 700
 
 
 class Compensated(sp.Function):
@@ -47,11 +52,14 @@ class Compensated(sp.Function):
 
     ``Compensated(e, GUARD_RATIO)`` (a *guarded* form, ``e`` a sum) evaluates the terms
     of ``e`` in plain doubles first and keeps their sum where it does not cancel
-    (sum |t_i| <= GUARD_RATIO |sum t_i|); only the other elements run the double-double
+    (sum |t_i| <= GUARD_RATIO |sum t_i|, and no term overflows); only the other elements
+    run the double-double
     program, so the cost is the plain form's wherever no cancellation happens.  Like any
     candidate, a guarded form is kept only if it measures within budget."""
 
     nargs = (1, 2)
+    #: whether sigmoid, softplus and log_sigmoid are expanded into double-double exp/log
+    expanded = False
 
     @property
     def guard(self) -> float | None:
@@ -66,7 +74,20 @@ class Compensated(sp.Function):
 
     def _sympystr(self, printer):
         guard = "" if self.guard is None else f", guarded at {self.guard:g}"
-        return f"Compensated({printer._print(self.args[0])}{guard})"
+        expanded = ", sigmoids expanded" if self.expanded else ""
+        return f"Compensated({printer._print(self.args[0])}{guard}{expanded})"
+
+
+class ExpandedCompensated(Compensated):
+    """Marker: as :class:`Compensated`, with sigmoid, softplus and log_sigmoid computed
+    from double-double exp and log too (for |x| < EXPANDED_PRIMITIVE_RANGE).
+
+    g(hi) + g'(hi) lo keeps g's own last-bit rounding, which a sum that cancels after it
+    amplifies (focal's Hessian at logit -3.96, target 0.65: 27 ulp); expanded, the
+    rounding is ~2^-100.  It costs five to ten times a plain compensated sigmoid, so the
+    lowering tries it only where the compensated forms are over budget."""
+
+    expanded = True
 
 
 def placeholders(n: int) -> tuple[sp.Symbol, ...]:
@@ -99,9 +120,10 @@ class _Unsupported(Exception):
 
 
 class _Builder:
-    def __init__(self):
+    def __init__(self, expand: bool = False):
         self.steps: list[Step] = []
         self.memo: dict = {}
+        self.expand = expand
 
     def emit(self, step: Step) -> int:
         key = (step.op, step.args, step.data if step.op != "apply" else (step.data[0], step.args))
@@ -180,7 +202,7 @@ class _Builder:
         if e.is_Add:
             return self.fold("add", e.args)
         if e.is_Mul:
-            return self.product(_interleaved(e.args))
+            return self.product(_interleaved(_integer_offsets_split(e.args)))
         if e.is_Pow:
             base, ex = e.as_base_exp()
             if ex.is_Integer and 0 < abs(int(ex)) <= 16:
@@ -215,6 +237,8 @@ class _Builder:
                 raise _Unsupported(e)
             values = tuple(self.walk(v) for v, _ in e.args)
             return self.emit(Step("select", values, conds[:-1]))
+        if self.expand and isinstance(e, (sigmoid, softplus, log_sigmoid)):
+            return self.expanded(e)
         if isinstance(e, mul_sigmoid):
             # a double-double product where sigmoid(x) is normal; the scaled primitive
             # (g(hi) + g'(hi) lo) only where it is not, as the plain kernel switches
@@ -225,6 +249,22 @@ class _Builder:
             return self.function(e)
         raise _Unsupported(e)
 
+    def expanded(self, e):
+        """sigmoid, softplus, log_sigmoid from double-double exp and log, each on the side
+        where exp does not overflow: sigmoid(x) = 1/(1 + e^-x) (x >= 0), e^x/(1 + e^x)
+        (x < 0); softplus(x) = x + log1p(e^-x) (x >= 0), log1p(e^x) (x < 0);
+        log_sigmoid(x) = -softplus(-x).  For |x| >= EXPANDED_PRIMITIVE_RANGE (and an
+        infinite x, where a double-double sum gives inf + NaN) g(hi) + g'(hi) lo."""
+        x = e.args[0]
+        if isinstance(e, log_sigmoid):
+            return self.walk(-softplus(-x))
+        if isinstance(e, sigmoid):
+            form = sp.Piecewise((1 / (1 + sp.exp(-x)), x >= 0), (sp.exp(x) / (1 + sp.exp(x)), True))
+        else:
+            form = sp.Piecewise((x + log1p(sp.exp(-x)), x >= 0), (log1p(sp.exp(x)), True))
+        return self.emit(Step("select", (self.walk(form), self.function(e)),
+                              (sp.Abs(x) < EXPANDED_PRIMITIVE_RANGE,)))
+
     def function(self, e):
         """Any other function g: g(hi) + g'(hi) lo."""
         # constant arguments (Heaviside's value at 0) stay as they are
@@ -234,6 +274,22 @@ class _Builder:
         if g.has(sp.Derivative) or any(sp.diff(g, x).has(sp.Derivative) for x in placeholders(len(live))):
             raise _Unsupported(e)
         return self.apply(g, live)
+
+
+def _integer_offsets_split(factors) -> list:
+    """Each factor b**(e - k) (e symbolic, k a positive integer) as b**-k, b**e, the
+    others as they are: the integer part then divides the factor before it
+    (target * pred**(-p - 1) at target = 0, pred = 1e-176 is 0 as (target/pred) * pred**-p,
+    NaN as 0 * inf)."""
+    out = []
+    for f in factors:
+        if f.is_Pow and f.base.free_symbols and not f.exp.is_number:
+            k, e = f.exp.as_coeff_Add()
+            if k.is_Integer and k < 0 and e.free_symbols:
+                out += [sp.Pow(f.base, k), sp.Pow(f.base, e)]
+                continue
+        out.append(f)
+    return out
 
 
 def _interleaved(factors) -> list:
@@ -255,6 +311,11 @@ def _interleaved(factors) -> list:
     return order + [c for c in consts if abs(c) > 1]
 
 
+def expanded(node: Compensated) -> ExpandedCompensated:
+    """The same compensated form with its sigmoids expanded."""
+    return ExpandedCompensated(*node.args)
+
+
 def guarded(expr: sp.Expr) -> Compensated | None:
     """The guarded compensated form of ``expr`` (None unless ``expr`` is a sum)."""
     return Compensated(expr, sp.Float(GUARD_RATIO)) if isinstance(expr, sp.Add) else None
@@ -262,8 +323,9 @@ def guarded(expr: sp.Expr) -> Compensated | None:
 
 def evaluate_marked(node: Compensated, args: tuple[sp.Symbol, ...], arrays) -> np.ndarray:
     """A compensated candidate's values on float64 arrays: the program's, or for a
-    guarded one the plain sum where its terms do not cancel, as the kernel computes."""
-    exact = evaluate(program(node.args[0]), args, arrays)
+    guarded one the plain sum where its terms neither cancel nor overflow, as the kernel
+    computes."""
+    exact = evaluate(marked_program(node), args, arrays)
     if node.guard is None:
         return exact
     n = len(arrays[0])
@@ -273,13 +335,19 @@ def evaluate_marked(node: Compensated, args: tuple[sp.Symbol, ...], arrays) -> n
         total, size = terms[0], np.abs(terms[0])
         for t in terms[1:]:
             total, size = total + t, size + np.abs(t)
-        plain = size <= node.guard * np.abs(total)
+        plain = (size <= node.guard * np.abs(total)) & (size < np.inf)
     return np.where(plain, total, exact)
 
 
-def program(expr: sp.Expr) -> Program | None:
-    """The double-double program of ``expr``, or None where a node is not supported."""
-    b = _Builder()
+def marked_program(node: Compensated) -> Program | None:
+    """The double-double program a compensated form's kernel runs."""
+    return program(node.args[0], expand=node.expanded)
+
+
+def program(expr: sp.Expr, expand: bool = False) -> Program | None:
+    """The double-double program of ``expr`` (sigmoids expanded if ``expand``), or None
+    where a node is not supported."""
+    b = _Builder(expand)
     try:
         result = b.walk(expr)
     except _Unsupported:

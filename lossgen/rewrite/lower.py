@@ -4,18 +4,20 @@ equivalent forms, and verify a spec's own ``numeric`` form.
 For the loss and each derivative the candidates are the expression as written or
 derived, the rule table applied (:mod:`.rules`), the expression factored, and, if small,
 simplified, products distributed over sums (:func:`distributed`: one product per term,
-so a ratio such as r^2/v^2 is one term the compensated printer pairs as (r/v)^2); when the spec gives a ``numeric`` form, also that form and its derivatives.
+so a ratio such as r^2/v^2 is one term the compensated printer pairs as (r/v)^2); when
+the spec gives a ``numeric`` form, also that form and its derivatives.
 Every candidate is an identity of the mathematics, so the choice affects accuracy
 only.  Each candidate is evaluated in float64 (:mod:`lossgen.verify.floats`) on a
 deterministic probe grid (random points of each input's domain, magnitudes from 1e-12
-to 1e300, kink neighbours, and the accuracy certificate's own adversarial grid) and compared with the truth from mpmath at 50 digits:
+to 1e300, kink neighbours, and the accuracy certificate's own adversarial grid) and
+compared with the truth from mpmath at 50 digits:
 
     typical error = |float - truth| / ulp(max(|truth|, median |truth|))
     relative error = |float - truth| / ulp(max(|truth|, smallest normal))
 
 Candidates are ranked first by the number of probe points where they give inf or NaN
-while the truth is finite, then by the sum of the power-of-two buckets (log2, rounded up) of their
-worst typical and worst relative errors, so a form that cancels somewhere loses to one
+while the truth is finite, then by the sum of the power-of-two buckets (log2, rounded
+up) of their worst typical and worst relative errors, so a form that cancels somewhere loses to one
 that does not, while quantities that cancel in every form are ranked by their typical
 error; then by the typical bucket alone, then by the number of points with a relative
 error over 2 ulps, then by the number of operations.
@@ -24,7 +26,10 @@ Plain (double) forms come first, because they are several to a hundred times fas
 than compensated (double-double) ones: only when the best plain form errs by more than
 half of the quantity's budget (8 ulp for values and gradients, 16 for Hessians; half,
 because the certificate's grid is larger than the probe grid) are its best few forms
-also tried compensated, and the ranking above decides among them all.  No timing
+also tried compensated, and the ranking above decides among them all.  Where even
+they are over budget, forms with subnormal sigmoids scaled in the far tail are tried,
+and then the best compensated forms with their sigmoids expanded into double-double
+exp and log (:class:`~.compensated.ExpandedCompensated`, the costliest).  No timing
 enters the choice, so the generated code is reproducible byte for byte.
 """
 from __future__ import annotations
@@ -38,14 +43,15 @@ import sympy as sp
 
 from ..derive.derivatives import Derivatives, almost_everywhere, tidy
 from ..errors import SpecError
+from ..primitives.functions import mul_sigmoid, sigmoid
+from ..runtime.scalar import MUL_SIGMOID_SWITCH
 from ..spec.model import Spec
 from ..verify.accuracy import adversarial_grid
 from ..verify.floats import float_function
 from ..verify.points import edge_values, large_pair_rows, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
-from .compensated import MUL_SIGMOID_SWITCH, Compensated, evaluate_marked, guarded, program
-from ..primitives.functions import mul_sigmoid, sigmoid
+from .compensated import Compensated, evaluate_marked, expanded, guarded, marked_program, program
 from .forms import distributed
 from .rules import apply_rules
 from .selects import step_selects
@@ -377,6 +383,16 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
                         seen.append(form)
                         score(Compensated(form), f"{inner_label}; in the far tail {label}, "
                                                  "sigmoids scaled, compensated")
+            scored.sort(key=lambda s: s[:2])
+        if _worst(scored[0]) > budget:
+            # still over budget: the best few compensated forms with their sigmoids in
+            # double-double too (what remains may be the sigmoids' own rounding,
+            # amplified by a sum that cancels after them)
+            marked = [s for s in scored if isinstance(s[2], Compensated)][:COMPENSATE_TOP]
+            for _, _, cand, label, *_ in marked:
+                form = expanded(cand)
+                if marked_program(form) != marked_program(cand):
+                    score(form, f"{label}, sigmoids expanded")
             scored.sort(key=lambda s: s[:2])
     _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:

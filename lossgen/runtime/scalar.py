@@ -27,6 +27,11 @@ import numpy as np
 
 _LOG2 = math.log(2.0)
 
+#: mul_sigmoid(a, x) multiplies a by sigmoid(x) above this x, and below it (where
+#: sigmoid(x) = e^x to double precision) scales: (a e^{x/2}) e^{x/2}.  The primitive's
+#: NumPy twin and the double-double programs switch at the same x.
+MUL_SIGMOID_SWITCH = -700.0
+
 
 @numba.njit(cache=True, error_model="numpy")
 def sigmoid(x):
@@ -41,7 +46,7 @@ def sigmoid(x):
 
 @numba.njit(cache=True, error_model="numpy")
 def mul_sigmoid(a, x):
-    if x > -700.0:
+    if x > MUL_SIGMOID_SWITCH:
         return a * sigmoid(x)
     h = math.exp(0.5 * x)
     if h == 0.0 and a == a:

@@ -34,7 +34,10 @@ def ulp_error(value: float, truth, dtype=np.float64, floor: float = 0.0) -> floa
     if math.isinf(value):
         return math.inf
     scale = max(abs(t), floor, float(info.tiny))
-    ulp = float(np.spacing(np.dtype(dtype).type(scale))) if scale < float(info.max) else float(np.spacing(info.max))
+    # the largest binade's ulp for a scale at or beyond the largest float (spacing of the
+    # largest float itself is inf: the next float up does not exist)
+    below_max = np.nextafter(info.max, info.dtype.type(0))
+    ulp = float(np.spacing(min(np.dtype(dtype).type(scale), below_max)))
     return float(abs(mpmath.mpf(value) - truth) / ulp)
 
 
