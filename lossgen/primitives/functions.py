@@ -34,6 +34,7 @@ import numpy as np
 import sympy as sp
 
 from ..runtime.scalar import MUL_SIGMOID_SWITCH
+from . import mp
 
 
 class Primitive(sp.Function):
@@ -83,7 +84,7 @@ class sigmoid(Primitive):
 
     @staticmethod
     def mpmath(x):
-        return 1 / (1 + mpmath.exp(-x))
+        return 1 / (1 + mp.exp(-x))
 
     @staticmethod
     def numpy(x):
@@ -111,7 +112,7 @@ class softplus(Primitive):
 
     @staticmethod
     def mpmath(x):
-        return mpmath.log1p(mpmath.exp(x))
+        return mpmath.log1p(mp.exp(x))
 
     @staticmethod
     def numpy(x):
@@ -134,7 +135,7 @@ class log_sigmoid(Primitive):
 
     @staticmethod
     def mpmath(x):
-        return -mpmath.log1p(mpmath.exp(-x))
+        return -mpmath.log1p(mp.exp(-x))
 
     @staticmethod
     def numpy(x):
@@ -161,7 +162,7 @@ class logcosh(Primitive):
     @staticmethod
     def mpmath(x):
         # log cosh x = log1p(2 sinh(x/2)^2): no cancellation near 0.
-        return mpmath.log1p(2 * mpmath.sinh(x / 2) ** 2)
+        return mpmath.log1p(2 * mp.sinh(x / 2) ** 2)
 
     @staticmethod
     def numpy(x):
@@ -191,7 +192,7 @@ class logaddexp(Primitive):
     @staticmethod
     def mpmath(a, b):
         m = max(a, b)
-        return m + mpmath.log1p(mpmath.exp(-abs(a - b)))
+        return m + mpmath.log1p(mp.exp(-abs(a - b)))
 
     @staticmethod
     def numpy(a, b):
@@ -273,7 +274,7 @@ class expm1(Primitive):
 
     @staticmethod
     def mpmath(x):
-        return mpmath.expm1(x)
+        return mp.expm1(x)
 
     @staticmethod
     def numpy(x):
@@ -349,7 +350,7 @@ class expm1mx(Primitive):
     @staticmethod
     def mpmath(x):
         with mpmath.workdps(mpmath.mp.dps + _cancelled_digits(x)):
-            return +(mpmath.expm1(x) - x)
+            return +(mp.expm1(x) - x)
 
     @staticmethod
     def numpy(x):
@@ -385,7 +386,7 @@ class mul_sigmoid(Primitive):
 
     @staticmethod
     def mpmath(a, x):
-        return a / (1 + mpmath.exp(-x))
+        return a / (1 + mp.exp(-x))
 
     @staticmethod
     def numpy(a, x):

@@ -25,6 +25,7 @@ the lowering uses it only where it is measurably more accurate.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,8 @@ GUARD_RATIO = 2.0
 #: and log for |x| below this, as g(hi) + g'(hi) lo beyond (where they are e^x, x, 0 or
 #: 1 to within their own rounding)
 EXPANDED_PRIMITIVE_RANGE = 700
+#: the primitives an expanded form computes from double-double exp and log
+EXPANDABLE = (sigmoid, softplus, log_sigmoid)
 
 
 class Compensated(sp.Function):
@@ -123,6 +126,7 @@ class _Builder:
     def __init__(self, expand: bool = False):
         self.steps: list[Step] = []
         self.memo: dict = {}
+        self.walked: dict = {}  # expression -> value index (a subexpression recurs often)
         self.expand = expand
 
     def emit(self, step: Step) -> int:
@@ -187,12 +191,15 @@ class _Builder:
         return result
 
     def apply(self, g: sp.Expr, args) -> int:
-        xs = placeholders(len(args))
-        partials = tuple(sp.diff(g, x) for x in xs)
         idx = tuple(self.walk(a) for a in args)
-        return self.emit(Step("apply", idx, (g, partials)))
+        return self.emit(Step("apply", idx, (g, _partials(g, len(args)))))
 
     def walk(self, e: sp.Expr) -> int:
+        if e not in self.walked:
+            self.walked[e] = self._walk(e)
+        return self.walked[e]
+
+    def _walk(self, e: sp.Expr) -> int:
         if e.is_Symbol:
             return self.emit(Step("load", (), e))
         if e.is_number and not e.free_symbols:
@@ -237,7 +244,7 @@ class _Builder:
                 raise _Unsupported(e)
             values = tuple(self.walk(v) for v, _ in e.args)
             return self.emit(Step("select", values, conds[:-1]))
-        if self.expand and isinstance(e, (sigmoid, softplus, log_sigmoid)):
+        if self.expand and isinstance(e, EXPANDABLE):
             return self.expanded(e)
         if isinstance(e, mul_sigmoid):
             # a double-double product where sigmoid(x) is normal; the scaled primitive
@@ -271,9 +278,16 @@ class _Builder:
         live = [a for a in e.args if a.free_symbols]
         xs = iter(placeholders(len(live)))
         g = e.func(*[next(xs) if a.free_symbols else a for a in e.args])
-        if g.has(sp.Derivative) or any(sp.diff(g, x).has(sp.Derivative) for x in placeholders(len(live))):
+        if g.has(sp.Derivative) or any(d.has(sp.Derivative) for d in _partials(g, len(live))):
             raise _Unsupported(e)
         return self.apply(g, live)
+
+
+@functools.lru_cache(maxsize=None)
+def _partials(g: sp.Expr, n: int) -> tuple[sp.Expr, ...]:
+    """dg/dx_k for the first ``n`` placeholders (g is a function of placeholders only,
+    so the same few recur across programs)."""
+    return tuple(sp.diff(g, x) for x in placeholders(n))
 
 
 def _integer_offsets_split(factors) -> list:
@@ -344,6 +358,7 @@ def marked_program(node: Compensated) -> Program | None:
     return program(node.args[0], expand=node.expanded)
 
 
+@functools.lru_cache(maxsize=512)
 def program(expr: sp.Expr, expand: bool = False) -> Program | None:
     """The double-double program of ``expr`` (sigmoids expanded if ``expand``), or None
     where a node is not supported."""

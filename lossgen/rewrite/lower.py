@@ -51,7 +51,7 @@ from ..verify.floats import float_function
 from ..verify.points import edge_values, large_pair_rows, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
-from .compensated import Compensated, evaluate_marked, expanded, guarded, marked_program, program
+from .compensated import EXPANDABLE, Compensated, evaluate_marked, expanded, guarded, program
 from .forms import distributed
 from .rules import apply_rules
 from .selects import step_selects
@@ -390,9 +390,8 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
             # amplified by a sum that cancels after them)
             marked = [s for s in scored if isinstance(s[2], Compensated)][:COMPENSATE_TOP]
             for _, _, cand, label, *_ in marked:
-                form = expanded(cand)
-                if marked_program(form) != marked_program(cand):
-                    score(form, f"{label}, sigmoids expanded")
+                if cand.args[0].has(*EXPANDABLE):
+                    score(expanded(cand), f"{label}, sigmoids expanded")
             scored.sort(key=lambda s: s[:2])
     _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:

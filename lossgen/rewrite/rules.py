@@ -8,6 +8,7 @@ each is tested alone against mpmath at extreme arguments (tests/test_rewrite_rul
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -69,11 +70,13 @@ RULES: tuple[Rule, ...] = (
 
 
 def _apply(expr: sp.Expr, rule: Rule) -> sp.Expr:
-    if rule.when is None:
-        return expr.replace(rule.pattern, rule.replacement)
+    # only nodes of the pattern's own kind (an Add for e^a - 1, a log for log(1 + a))
+    # are matched: SymPy's commutative matching is what costs, and a node of another
+    # kind is not an instance of the identity's left side
+    kind = type(rule.pattern)
 
     def query(node):
-        return node.match(rule.pattern) is not None and rule.when(node)
+        return type(node) is kind and node.match(rule.pattern) is not None and (rule.when is None or rule.when(node))
 
     def value(node):
         m = node.match(rule.pattern)
@@ -82,12 +85,31 @@ def _apply(expr: sp.Expr, rule: Rule) -> sp.Expr:
     return expr.replace(query, value)
 
 
+@functools.lru_cache(maxsize=None)
+def _pattern_heads(pattern: sp.Expr) -> frozenset[type]:
+    return _heads(pattern)
+
+
+def _heads(expr: sp.Expr) -> frozenset[type]:
+    """The function classes that occur in ``expr`` (log, exp, sigmoid, ...)."""
+    return frozenset(type(n) for n in sp.preorder_traversal(expr) if isinstance(n, sp.Function))
+
+
 def apply_rules(expr: sp.Expr, rules: tuple[Rule, ...] = RULES, max_rounds: int = 6) -> sp.Expr:
-    """Apply every rule until nothing changes (at most ``max_rounds`` passes)."""
+    """Apply every rule until nothing changes (at most ``max_rounds`` passes).
+
+    A rule whose pattern holds a function (log, exp, sigmoid, ...) that the expression
+    does not is skipped without matching (matching a large expression costs seconds);
+    the result is the same as trying it."""
+    heads = _heads(expr)
     for _ in range(max_rounds):
         before = expr
         for rule in rules:
-            expr = _apply(expr, rule)
+            if not _pattern_heads(rule.pattern) <= heads:
+                continue
+            out = _apply(expr, rule)
+            if out != expr:
+                expr, heads = out, _heads(out)
         if expr == before:
             break
     return expr

@@ -4,6 +4,8 @@ their kernel algorithm (:meth:`Primitive.numpy`), ``sign(0) = 0``, ``Heaviside(0
 Dirac terms dropped.  Used to measure how accurate a candidate form is."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy as sp
 
@@ -13,10 +15,17 @@ _MODULES = [{**{n: c.numpy for n, c in PRIMITIVES.items()},
              "Heaviside": lambda x, *_: np.heaviside(x, 0.5), "sign": np.sign}, "numpy"]
 
 
+@functools.lru_cache(maxsize=4096)
+def _lambdified(expr: sp.Expr, args: tuple[sp.Symbol, ...]):
+    # the lowering measures the same pieces (a compensated program's functions and
+    # conditions) once per candidate: lambdify costs more than the evaluation
+    expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    return sp.lambdify(args, expr, modules=_MODULES)
+
+
 def float_function(expr: sp.Expr, args: tuple[sp.Symbol, ...]):
     """``f(*arrays) -> float64 array`` computing ``expr`` elementwise."""
-    expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
-    f = sp.lambdify(args, expr, modules=_MODULES)
+    f = _lambdified(expr, tuple(args))
 
     def call(*arrays):
         n = len(arrays[0]) if arrays and np.ndim(arrays[0]) else 1

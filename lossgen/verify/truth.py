@@ -7,7 +7,9 @@ expression, never on spec text), with
 * each stable primitive evaluated by its accurate mpmath definition
   (:meth:`lossgen.primitives.Primitive.mpmath`),
 * ``sign``/``Heaviside`` at 0 as the midpoint subgradient (0, 1/2), the kernels'
-  convention, and Dirac terms (kink masses) dropped: derivatives where they exist.
+  convention, and Dirac terms (kink masses) dropped: derivatives where they exist;
+* exp, sinh and cosh by :mod:`lossgen.primitives.mp` (the same values as mpmath's,
+  fast at huge arguments).
 
 ``exact_derivative(spec, v)`` is ``sympy.diff`` of the spec's loss as written: the
 derivation stage's own output is what is under test, so the truth does not use it.
@@ -30,7 +32,7 @@ import math
 import mpmath
 import sympy as sp
 
-from ..primitives import PRIMITIVES
+from ..primitives import PRIMITIVES, mp
 from ..spec.model import Spec
 
 DIGITS = 50
@@ -47,7 +49,8 @@ def _mp_heaviside(x, *_):
 
 
 _MODULES = [{**{n: c.mpmath for n, c in PRIMITIVES.items()}, "sign": _mp_sign, "Heaviside": _mp_heaviside,
-             "DiracDelta": lambda *a: mpmath.mpf(0)}, "mpmath"]
+             "DiracDelta": lambda *a: mpmath.mpf(0), "exp": mp.exp, "sinh": mp.sinh, "cosh": mp.cosh},
+            "mpmath"]
 
 
 def _spread_digits(values) -> int:
