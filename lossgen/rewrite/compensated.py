@@ -257,18 +257,21 @@ class _Builder:
         raise _Unsupported(e)
 
     def expanded(self, e):
-        """sigmoid, softplus, log_sigmoid from double-double exp and log, each on the side
-        where exp does not overflow: sigmoid(x) = 1/(1 + e^-x) (x >= 0), e^x/(1 + e^x)
-        (x < 0); softplus(x) = x + log1p(e^-x) (x >= 0), log1p(e^x) (x < 0);
-        log_sigmoid(x) = -softplus(-x).  For |x| >= EXPANDED_PRIMITIVE_RANGE (and an
-        infinite x, where a double-double sum gives inf + NaN) g(hi) + g'(hi) lo."""
+        """sigmoid, softplus, log_sigmoid from double-double exp and log, through the one
+        exponential that does not overflow, E = e^{-|x|}: sigmoid(x) = 1/(1 + E) (x >= 0),
+        E/(1 + E) (x < 0); softplus(x) = x + log1p(E) (x >= 0), log1p(E) (x < 0);
+        log_sigmoid(x) = -softplus(-x).  sigmoid(x), sigmoid(-x), softplus(+-x) then
+        share E, 1 + E and the quotients (one dd_exp for all of them).  For
+        |x| >= EXPANDED_PRIMITIVE_RANGE (and an infinite x, where a double-double sum
+        gives inf + NaN) g(hi) + g'(hi) lo."""
         x = e.args[0]
         if isinstance(e, log_sigmoid):
             return self.walk(-softplus(-x))
+        E = sp.exp(-sp.Abs(x))
         if isinstance(e, sigmoid):
-            form = sp.Piecewise((1 / (1 + sp.exp(-x)), x >= 0), (sp.exp(x) / (1 + sp.exp(x)), True))
+            form = sp.Piecewise((1 / (1 + E), x >= 0), (E / (1 + E), True))
         else:
-            form = sp.Piecewise((x + log1p(sp.exp(-x)), x >= 0), (log1p(sp.exp(x)), True))
+            form = sp.Piecewise((x + log1p(E), x >= 0), (log1p(E), True))
         return self.emit(Step("select", (self.walk(form), self.function(e)),
                               (sp.Abs(x) < EXPANDED_PRIMITIVE_RANGE,)))
 

@@ -321,6 +321,25 @@ def _worst(scored_entry) -> float:
     return max(scored_entry[4], scored_entry[5])
 
 
+def _prefer_guarded(scored: list, score, budget: float) -> None:
+    """Put the guarded twin of the best form first when the best is an unguarded
+    compensated form (plain or expanded) and the twin serves as well: no more non-finite
+    outputs, and within half the budget or no worse at its worst.  It runs the
+    double-double code only where the plain sum cancels."""
+    best = scored[0]
+    form = best[2]
+    if not isinstance(form, Compensated) or form.guard is not None or guarded(form.args[0]) is None:
+        return
+    twin_form = type(form)(*guarded(form.args[0]).args)
+    if not any(t[2] == twin_form for t in scored):
+        score(twin_form, f"{best[3]}, where it cancels")
+        scored.sort(key=lambda s: s[:2])
+    twin = next(t for t in scored if t[2] == twin_form)
+    if twin[6] <= best[6] and _worst(twin) <= max(COMPENSATE_ABOVE_SHARE * budget, _worst(best)):
+        scored.remove(twin)
+        scored.insert(0, twin)
+
+
 def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
            named: tuple[tuple[sp.Symbol, sp.Expr], ...] = (), budget: float = BUDGET_VALUE) -> Choice:
     """The best form of one quantity (ranked as the module docstring says), compensated
@@ -355,16 +374,7 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
                 if guarded(cand) is not None:
                     score(guarded(cand), f"{label}, compensated where it cancels")
         scored.sort(key=lambda s: s[:2])
-        best = scored[0]
-        if isinstance(best[2], Compensated) and best[2].guard is None:
-            # the same form guarded serves as well if it is within half the budget or no
-            # worse at its worst: it runs the double-double code only where the plain sum
-            # cancels
-            twin = [t for t in scored if t[2] == guarded(best[2].args[0])]
-            if twin and twin[0][6] <= best[6] and \
-                    _worst(twin[0]) <= max(COMPENSATE_ABOVE_SHARE * budget, _worst(best)):
-                scored.remove(twin[0])
-                scored.insert(0, twin[0])
+        _prefer_guarded(scored, score, budget)
         if _worst(scored[0]) > budget:
             # still over budget: each of the best few forms where every sigmoid is
             # normal, a candidate with its sigmoids scaled in the far tail (the best
@@ -393,6 +403,7 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
                 if cand.args[0].has(*EXPANDABLE):
                     score(expanded(cand), f"{label}, sigmoids expanded")
             scored.sort(key=lambda s: s[:2])
+            _prefer_guarded(scored, score, budget)
     _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:
         err = rel = math.inf
