@@ -96,3 +96,23 @@ def test_naive_user_spec_is_lowered_to_stable_kernels(tmp_path):
         # the stable primitive, evaluated in double precision or in double-double
         # ("Compensated": the residual pred - target carried exactly)
         assert re.search(rf"loss {{9}}= (Compensated\()?{re.escape(stable)}", shown), shown
+
+
+def test_gradients_where_prediction_and_target_cancel():
+    """The gradient where the prediction all but equals the target: bce_with_logits'
+    sigmoid(x) - t with t the double nearest sigmoid(x) or a few ulps from it (the
+    difference is then sigmoid's own rounding, so a kernel that takes sigmoid as a
+    double is wrong in every digit), focal's at the same points, poisson_nll's
+    e^x - t with t the double nearest e^x.  Within budget of mpmath, relatively."""
+    import mpmath
+    rng = np.random.default_rng(11)
+    x = rng.normal(scale=4.0, size=24)
+    with mpmath.workdps(60):
+        sig = np.array([float(1 / (1 + mpmath.exp(-mpmath.mpf(float(v))))) for v in x])
+        ex = np.array([float(mpmath.exp(mpmath.mpf(float(v)))) for v in x])
+    steps = np.resize([0.0, 1.0, -3.0], x.size)
+    t = sig + steps * np.spacing(sig)
+    keep = (t > 0) & (t < 1)
+    _check("bce_with_logits", [x[keep], t[keep]])
+    _check("focal", [x[keep], t[keep]])
+    _check("poisson_nll", [x, ex + steps * np.spacing(ex)])
