@@ -106,3 +106,12 @@ def test_call_overhead_probe():
     o = bench.call_overhead("huber", n=100, calls=10)
     assert set(o) == {"loss_grad", "loss_grad out=", "kernel alone", "wrapper alone", "wrapper alone, out="}
     assert all(v > 0 for v in o.values())
+
+
+@pytest.mark.parametrize("name", ["poisson_nll", "tweedie_deviance", "focal", "bce_with_logits", "log_cosh"])
+def test_numpy_peer_agrees_where_the_numeric_form_has_conditions(name):
+    """The NumPy peer lambdifies the spec's numeric form: a Piecewise whose conditions
+    hold a parameter (poisson_nll's full > 0) must evaluate with the parameter as given
+    to the benchmark (it once failed in np.select with a scalar parameter)."""
+    r = bench.bench_one(name, "float64", N, repeat=1, peers=("numpy",))
+    _agree(r, "numpy", 1e-10)

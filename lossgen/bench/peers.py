@@ -53,8 +53,10 @@ def numpy_peer(L, xs, params: dict) -> Peer:
     args = tuple(i.symbol for i in spec.inputs) + tuple(p.symbol for p in spec.params)
     f = float_function(expr, args)
     dfs = [float_function(sp.diff(expr, i.symbol), args) for i in spec.inputs if i.name in L.diff_names]
-    pv = [params[p.name] for p in spec.params]
     n = xs[0].shape[0]
+    # parameters as full columns, as float_function's callers pass them: a lambdified
+    # Piecewise (np.select) does not broadcast a scalar condition against array ones
+    pv = [np.full(n, float(params[p.name])) for p in spec.params]
     state = {}
 
     def call():
