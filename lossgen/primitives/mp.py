@@ -15,17 +15,31 @@ sinh, cosh and expm1 follow from it where they do not cancel (|x| > 2^10).
 """
 from __future__ import annotations
 
+import functools
+
 import mpmath
 
 #: |x| above which the reduction is used (below it mpmath is fast)
 HUGE = 1024
 
 
+def _huge_only(mpmath_function):
+    """Decorator: mpmath's own ``mpmath_function`` for finite |x| <= HUGE (and for
+    non-finite x); the decorated formula only for the huge arguments."""
+    def wrap(formula):
+        @functools.wraps(formula)
+        def f(x):
+            x = mpmath.mpf(x)
+            if not mpmath.isfinite(x) or abs(x) <= HUGE:
+                return mpmath_function(x)
+            return formula(x)
+        return f
+    return wrap
+
+
+@_huge_only(mpmath.exp)
 def exp(x):
     """e^x at the working precision."""
-    x = mpmath.mpf(x)
-    if not mpmath.isfinite(x) or abs(x) <= HUGE:
-        return mpmath.exp(x)
     with mpmath.extraprec(mpmath.mag(x) + 20):
         k = int(mpmath.nint(x / mpmath.ln2))
         r = x - k * mpmath.ln2
@@ -33,25 +47,19 @@ def exp(x):
     return mpmath.ldexp(v, k)
 
 
+@_huge_only(mpmath.expm1)
 def expm1(x):
     """e^x - 1 (e^x - 1 has no cancellation for |x| > 2^10)."""
-    x = mpmath.mpf(x)
-    if not mpmath.isfinite(x) or abs(x) <= HUGE:
-        return mpmath.expm1(x)
     return exp(x) - 1
 
 
+@_huge_only(mpmath.sinh)
 def sinh(x):
     """(e^x - e^-x)/2 (no cancellation for |x| > 2^10)."""
-    x = mpmath.mpf(x)
-    if not mpmath.isfinite(x) or abs(x) <= HUGE:
-        return mpmath.sinh(x)
     return (exp(x) - exp(-x)) / 2
 
 
+@_huge_only(mpmath.cosh)
 def cosh(x):
     """(e^x + e^-x)/2."""
-    x = mpmath.mpf(x)
-    if not mpmath.isfinite(x) or abs(x) <= HUGE:
-        return mpmath.cosh(x)
     return (exp(x) + exp(-x)) / 2

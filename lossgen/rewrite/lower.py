@@ -17,9 +17,9 @@ compared with the truth from mpmath at 50 digits:
 
 Candidates are ranked first by the number of probe points where they give inf or NaN
 while the truth is finite, then by the sum of the power-of-two buckets (log2, rounded
-up) of their worst typical and worst relative errors, so a form that cancels somewhere loses to one
-that does not, while quantities that cancel in every form are ranked by their typical
-error; then by the typical bucket alone, then by the number of points with a relative
+up) of their worst typical and worst relative errors, so a form that cancels somewhere
+loses to one that does not, while quantities that cancel in every form are ranked by
+their typical error; then by the typical bucket alone, then by the number of points with a relative
 error over 2 ulps, then by the number of operations.
 
 Plain (double) forms come first, because they are several to a hundred times faster
