@@ -18,6 +18,7 @@ from .codegen.cpu import render_cpu_module
 from .derive import derive
 from .errors import BuildError, LossgenError
 from .rewrite import lower
+from .rewrite.stored import remember
 from .fingerprint import generator_sha256
 from .paths import generated_dir, specs_dir
 from .spec import Spec, load_spec
@@ -108,7 +109,7 @@ def _generate(spec_path: str | Path) -> Generated:
         text = seal(render_structured_module(row_program(spec), generator_sha256(), source_label(Path(spec_path))))
         return Generated(spec, {f"{spec.name}.py": text}, time.perf_counter() - t0)
     derivs = derive(spec) if spec.differentiable else None
-    lowered = lower(spec, derivs)
+    lowered = remember(spec, lower(spec, derivs))   # measured afresh; the docs stage reads it
     text = seal(render_cpu_module(spec, lowered, generator_sha256(), source_label(Path(spec_path))))
     return Generated(spec, {f"{spec.name}.py": text}, time.perf_counter() - t0)
 

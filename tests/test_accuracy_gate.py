@@ -4,6 +4,8 @@ signs, kinks and their float neighbours, domain edges, ±0, arguments near exp's
 overflow), within its budget: 8 ulp for values and gradients, 16 for Hessians, 4 in
 float32, and no inf/NaN where the truth is finite and representable.
 
+The certificate measures the point functions, rounded to the dtype; the array kernels
+must store exactly those values (``test_kernels_store_what_the_certificate_measured``).
 It measures afresh (the figures in the modules' headers are the same measurement made
 at build time; ``lossgen check`` sees that they certify the current code).  Kernels
 that do not meet their budget yet are listed in KNOWN_GAPS with the reason; they are
@@ -14,7 +16,7 @@ import pytest
 
 import lossgen
 from lossgen.certificate import budget
-from lossgen.verify.accuracy import certify
+from lossgen.verify.accuracy import adversarial_grid, certify, point_outputs
 
 #: (loss, output, dtype) -> why it is over budget today.
 KNOWN_GAPS: dict = {}
@@ -62,3 +64,33 @@ def test_certificate_in_every_module_header():
     from lossgen.paths import generated_dir
     for name in lossgen.catalog():
         assert certificate_status(generated_dir() / f"{name}.py") is None, name
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_kernels_store_what_the_certificate_measured(name):
+    """The parallel ``reduction="none"`` kernels, float64 and float32, write bit for bit
+    the point functions' values the certificate measures (NaN where they give NaN)."""
+    loss = lossgen.get(name)
+    spec = loss.spec
+    dins = spec.differentiable_inputs
+    for dt in (np.float64, np.float32):
+        cols, _, _ = adversarial_grid(spec, dt)
+        expected = point_outputs(loss, cols, dt)
+        with np.errstate(all="ignore"):
+            got = {"loss": loss.loss(*cols, reduction="none")}
+            if dins:
+                g = loss.grad(*cols, reduction="none")
+                g = (g,) if len(dins) == 1 else g
+                h = loss.hess_full(*cols, reduction="none")
+                for ia, a in enumerate(dins):
+                    got[f"d/d{a.name}"] = g[ia]
+                    for ib in range(ia, len(dins)):
+                        got[f"d2/d{a.name}d{dins[ib].name}"] = h[ia][ib]
+        assert sorted(got) == sorted(expected)
+        for label, values in got.items():
+            assert values.dtype == np.dtype(dt), (name, label)
+            same = (values == expected[label]) | (np.isnan(values) & np.isnan(expected[label]))
+            bad = np.flatnonzero(~same)
+            assert not bad.size, (f"{name} {label}/{np.dtype(dt).name}: kernel != point function at "
+                                  f"{[tuple(float(c[j]) for c in cols) for j in bad[:3]]}: "
+                                  f"{values[bad[:3]]} vs {expected[label][bad[:3]]}")

@@ -28,10 +28,10 @@ def program_lines(prog: Program, prefix: str,
     lines: list[tuple[str, str]] = []
     computed = {} if computed is None else computed
 
-    def assign(k: int, rhs: str) -> tuple[str, str]:
+    def assign(k: int, rhs: str, part: str = "") -> tuple[str, str]:
         if rhs in computed:
             return computed[rhs]
-        h, lo = f"{prefix}{k}h", f"{prefix}{k}l"
+        h, lo = f"{prefix}{k}{part}h", f"{prefix}{k}{part}l"
         computed[rhs] = (h, lo)
         lines.append((f"{h}, {lo}", rhs))
         return h, lo
@@ -69,10 +69,15 @@ def program_lines(prog: Program, prefix: str,
             else:
                 names.append(assign(k, f"{value}, 0.0"))
         elif st.op == "select":
-            rhs = ", ".join(names[a[-1]])
-            for cond, i in reversed(list(zip(st.data, a[:-1]))):
-                rhs = f"({', '.join(names[i])}) if ({print_expr(cond)}) else ({rhs})"
-            names.append(assign(k, rhs))
+            # dd_select calls, innermost (last condition) first: a call adds no block to
+            # the function (a conditional expression adds two, and Numba's compile time
+            # grows with blocks times variables: focal's Hessian has 242 selects)
+            pair = names[a[-1]]
+            pieces = list(zip(st.data, a[:-1]))
+            for j, (cond, i) in enumerate(reversed(pieces)):
+                rhs = f"dd_select({print_expr(cond)}, {', '.join(names[i])}, {', '.join(pair)})"
+                pair = assign(k, rhs, "" if j == len(pieces) - 1 else f"_{j}")
+            names.append(pair)
         else:  # pragma: no cover - the builder emits only the ops above
             raise ValueError(st.op)
     h, lo = names[prog.result]

@@ -179,9 +179,9 @@ def gather(spec: Spec, loss, analysis: dict) -> dict:
     certificate measures); ``analysis`` the dict of :func:`lossgen.analysis.analyze`.
     """
     from ..derive import derive
-    from ..rewrite import lower
+    from ..rewrite.stored import lowered as stored_lowering
     derivs = derive(spec) if spec.differentiable else None
-    lowered = lower(spec, derivs)
+    lowered = stored_lowering(spec, derivs)   # the build's lowering, or measured now
     props = properties(analysis, spec)
     record = spec_facts(spec)
     record.update(formulas=formulas(spec, derivs, lowered), properties=props,

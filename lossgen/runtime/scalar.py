@@ -320,3 +320,12 @@ def dd_log(ah, al):
     th, tl = dd_mul(ah, al, eh, el)
     th, tl = dd_add(th, tl, -1.0, 0.0)
     return two_sum(y, th + tl)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def dd_select(c, ah, al, bh, bl):
+    """(ah, al) if c else (bh, bl): a select of two pairs already computed, as a call
+    (a conditional expression would make two more blocks of the caller's code)."""
+    if c:
+        return ah, al
+    return bh, bl

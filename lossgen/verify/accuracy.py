@@ -130,11 +130,16 @@ def _measure(label, values, truth_fn, cols, params, dtype, skip, near, xk) -> Ou
 
 
 def certify(loss, dtypes=(np.float64, np.float32)) -> list[OutputReport]:
-    """Measure every kernel output of ``loss`` (a :class:`lossgen.Loss`) in each dtype."""
+    """Measure every kernel output of ``loss`` (a :class:`lossgen.Loss`) in each dtype.
+
+    The outputs are those of the module's point functions, called on each grid point
+    and rounded to the dtype: exactly what an array kernel with ``reduction="none"``
+    stores (it widens each input to float64, calls the same point function and
+    multiplies by a unit weight), without compiling the parallel kernels
+    (``tests/test_accuracy_gate.py`` checks the two agree bit for bit)."""
     spec: Spec = loss.spec
     args = spec_args(spec)
     params = [p.default for p in spec.params]
-    kw = {p.name: p.default for p in spec.params}
     dins = spec.differentiable_inputs
     xk = [k for k, i in enumerate(spec.inputs) if i is (dins or (spec.prediction,))[0]][0]
     truths = {"loss": mp_function(spec.loss, args)}
@@ -148,16 +153,37 @@ def certify(loss, dtypes=(np.float64, np.float32)) -> list[OutputReport]:
         dt = np.dtype(dt)
         cols, at_kink, near = adversarial_grid(spec, dt)
         none = np.zeros(len(at_kink), bool)
-        with np.errstate(all="ignore"):
-            outputs = {"loss": (loss.loss(*cols, reduction="none", **kw), none)}
-            if dins:
-                g = loss.grad(*cols, reduction="none", **kw)
-                g = (g,) if len(dins) == 1 else g
-                full = loss.hess_full(*cols, reduction="none", **kw)
-                for ia, a in enumerate(dins):
-                    outputs[f"d/d{a.name}"] = (g[ia], at_kink)
-                    for ib in range(ia, len(dins)):
-                        outputs[f"d2/d{a.name}d{dins[ib].name}"] = (full[ia][ib], at_kink)
+        outputs = {label: (values, none if label == "loss" else at_kink)
+                   for label, values in point_outputs(loss, cols, dt).items()}
         for label, (values, skip) in outputs.items():
             reports.append(_measure(label, values, truths[label], cols, params, dt, skip, near, xk))
     return reports
+
+
+def point_outputs(loss, cols, dtype) -> dict[str, np.ndarray]:
+    """Every output of ``loss``'s point functions at the points ``cols`` (one array per
+    input), rounded to ``dtype``: {"loss": ..., "d/d<x>": ..., "d2/d<x>d<y>": ...}, the
+    values a ``reduction="none"`` kernel writes (parameters at their defaults)."""
+    spec: Spec = loss.spec
+    module = loss.module
+    params = [float(p.default) for p in spec.params]
+    dins = spec.differentiable_inputs
+    k = len(dins)
+    labels = ["loss"]
+    if dins:
+        labels += [f"d/d{a.name}" for a in dins]
+        labels += [f"d2/d{a.name}d{b.name}" for ia, a in enumerate(dins) for b in dins[ia:]]
+    rows = {label: [] for label in labels}
+    point_hess = getattr(module, "point_hess_full", None) if k > 1 else getattr(module, "point_hess", None)
+    with np.errstate(all="ignore"):
+        for j in range(len(cols[0])):
+            row = [float(c[j]) for c in cols] + params
+            values = [module.point_loss(*row)]
+            if dins:
+                g = module.point_grad(*row)
+                values += list(g) if k > 1 else [g]
+                h = point_hess(*row)
+                values += list(h) if k > 1 else [h]
+            for label, v in zip(labels, values):
+                rows[label].append(v)
+        return {label: np.array(v, dtype=np.float64).astype(dtype) for label, v in rows.items()}
