@@ -233,50 +233,71 @@ def dd_apply(f, df, lo):
     return two_sum(f, df * lo)
 
 
-def _exp_table(bits: int):
-    """2^(j / 2^bits) for j = 0 .. 2^bits - 1 as pairs of doubles (hi + lo to ~2^-106),
+def _exp_table(count: int, bits: int):
+    """2^(i / 2^bits) for i = 0 .. count - 1 as pairs of doubles (hi + lo to ~2^-106),
     from Python's decimal arithmetic at 40 digits when this module is imported."""
     import decimal
     with decimal.localcontext() as ctx:
         ctx.prec = 40
         n = 1 << bits
-        exact = [decimal.Decimal(2) ** (decimal.Decimal(j) / n) for j in range(n)]
+        exact = [decimal.Decimal(2) ** (decimal.Decimal(i) / n) for i in range(count)]
         hi = np.array([float(v) for v in exact])
         lo = np.array([float(v - decimal.Decimal(h)) for v, h in zip(exact, hi)])
     return hi, lo
 
 
-def _ln2_parts(bits: int):
-    """ln 2 / 2^bits as hi + mid + lo: hi with 33 significant bits (k * hi is exact for
-    |k| < 2^20), mid and lo the next two doubles of the remainder."""
+def _ln2_parts(bits: int, hi_bits: int):
+    """ln 2 / 2^bits as hi + mid + lo: hi with ``hi_bits`` significant bits (so k * hi
+    is exact for |k| < 2^(53 - hi_bits)), mid and lo the next two doubles of the
+    remainder."""
     import decimal
     with decimal.localcontext() as ctx:
         ctx.prec = 60
         v = decimal.Decimal(2).ln() / (1 << bits)
         m, e = math.frexp(float(v))
-        hi = math.ldexp(math.floor(m * 2.0 ** 33) / 2.0 ** 33, e)
+        hi = math.ldexp(math.floor(m * 2.0 ** hi_bits) / 2.0 ** hi_bits, e)
         mid = float(v - decimal.Decimal(hi))
         return hi, mid, float(v - decimal.Decimal(hi) - decimal.Decimal(mid))
 
 
-_EXP_BITS = 8                         # table of 2^(j/256)
-_EXP_HI, _EXP_LO = _exp_table(_EXP_BITS)
-_LN2_N_HI, _LN2_N_MID, _LN2_N_LO = _ln2_parts(_EXP_BITS)
-_INV_LN2_N = (1 << _EXP_BITS) / math.log(2.0)
-# 1/j! for the Taylor series of expm1(r), |r| <= ln2/512: the terms from r^5 on are
-# below 2^-52 relative, so they are summed in doubles; r .. r^4 in double-double
-_INV_FACT_HI = (1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0)
-_INV_FACT_LO = (0.0, 0.0, 9.25185853854297e-18, 2.3129646346357427e-18)
+# e^x = 2^(k / 2^16) e^r: k = 2^16 m + 2^8 j + i, 2^(k / 2^16) = 2^m 2^(j/2^8) 2^(i/2^16)
+# from two tables of 256 pairs (8 KiB in all), and |r| <= ln2 / 2^17 < 2^-17.5
+_EXP_COARSE_HI, _EXP_COARSE_LO = _exp_table(256, 8)
+_EXP_FINE_HI, _EXP_FINE_LO = _exp_table(256, 16)
+# |k| < 2^27 for |x| < 746, so hi gets 25 bits (k * hi exact)
+_LN2_N_HI, _LN2_N_MID, _LN2_N_LO = _ln2_parts(16, 25)
+_INV_LN2_N = (1 << 16) / math.log(2.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _two_prod_normal(a, b):
+    """two_prod without its range checks, for factors dd_exp knows to be moderate."""
+    p = a * b
+    t = _SPLITTER * a
+    ah = t - (t - a)
+    al = a - ah
+    t = _SPLITTER * b
+    bh = t - (t - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fast_two_sum(a, b):
+    """a + b as an exact pair when |a| >= |b| (or a == 0)."""
+    s = a + b
+    return s, b - (s - a)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def dd_exp(ah, al):
-    """e^(ah + al) as a pair, to about 2**-100 relative.
+    """e^(ah + al) as a pair, to about 2**-104 relative.
 
-    Reduction ah + al = (256 m + j) ln2/256 + r with |r| <= ln2/512; then
-    e^x = 2^m * 2^(j/256) * (1 + expm1(r)), the table entry in double-double and
-    expm1(r) by its Taylor series (terms from r^5 on in doubles, the rest in
-    double-double): a few double-double products instead of repeated squaring."""
+    Reduction ah + al = k ln2/2^16 + r with |r| <= ln2/2^17; then
+    e^x = 2^m 2^(j/2^8) 2^(i/2^16) (1 + E) with k = 2^16 m + 2^8 j + i, the two powers
+    from tables of double-double pairs, and E = expm1(r) = r + r^2/2 + r^3/6 + r^4/24
+    + r^5/120: only r + r^2/2 needs double-double care (r^3/6 < 2^-55), so this is four
+    exact products and a handful of sums, with no loop."""
     if ah != ah:
         return ah, 0.0
     if ah > 709.78:
@@ -284,22 +305,29 @@ def dd_exp(ah, al):
     if ah < -745.2:
         return 0.0, 0.0
     k = math.floor(ah * _INV_LN2_N + 0.5)
-    # r = ah + al - k ln2/256: k * hi is exact (k has at most 20 bits) and so is
-    # ah - k * hi (Sterbenz); k * mid as an exact pair; k * lo is below 2^-75 |r|
-    pm, em = two_prod(k, _LN2_N_MID)
+    # r = ah + al - k ln2/2^16: k * hi is exact and so is ah - k * hi (Sterbenz);
+    # k * mid as an exact pair; k * lo is below 2^-68 and needs no pair
+    pm, em = _two_prod_normal(k, _LN2_N_MID)
     rh, rl = two_sum(ah - k * _LN2_N_HI, -pm)
     rh, rl = two_sum(rh, rl + (al - em - k * _LN2_N_LO))
-    # expm1(r) = r + r^2/2 + r^3/6 + r^4/24 + r^5 q(r)
-    q = 1.0 / 120.0 + rh * (1.0 / 720.0 + rh * (1.0 / 5040.0 + rh * (1.0 / 40320.0 + rh * (1.0 / 362880.0))))
-    th, tl = two_prod(q, rh)                        # r q, then Horner in double-double
-    for i in range(3, -1, -1):
-        th, tl = dd_add(_INV_FACT_HI[i], _INV_FACT_LO[i], th, tl)
-        th, tl = dd_mul(th, tl, rh, rl)
-    j = int(k) & ((1 << _EXP_BITS) - 1)
-    m = (int(k) - j) >> _EXP_BITS
-    # 2^(j/256) (1 + E) = T + T E
-    uh, ul = dd_mul(_EXP_HI[j], _EXP_LO[j], th, tl)
-    h, l = dd_add(_EXP_HI[j], _EXP_LO[j], uh, ul)
+    # E = rh + [rh^2/2 + (rl + rh rl + r^3/6 + r^4/24 + r^5/120)], the bracket as a pair
+    sh, sl = _two_prod_normal(rh, rh)
+    rest = rl + (0.5 * sl + rh * rl + rh * sh * (1.0 / 6.0 + rh * (1.0 / 24.0 + rh * (1.0 / 120.0))))
+    wh, wl = two_sum(0.5 * sh, rest)
+    eh, el = two_sum(rh, wh)
+    el += wl
+    ki = int(k)
+    i = ki & 255
+    j = (ki >> 8) & 255
+    m = ki >> 16
+    # T = 2^(j/2^8) 2^(i/2^16) as a pair, then T (1 + E) = T + T E
+    th, tl = _two_prod_normal(_EXP_COARSE_HI[j], _EXP_FINE_HI[i])
+    tl += _EXP_COARSE_HI[j] * _EXP_FINE_LO[i] + _EXP_COARSE_LO[j] * _EXP_FINE_HI[i]
+    th, tl = _fast_two_sum(th, tl)
+    ph, pl = _two_prod_normal(th, eh)
+    pl += th * el + tl * eh
+    h, l = _fast_two_sum(th, ph)
+    h, l = _fast_two_sum(h, l + tl + pl)
     # times 2^m in two exact steps while the result is normal (2^m alone may overflow
     # or underflow where the product does not)
     m1 = m // 2
