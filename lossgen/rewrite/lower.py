@@ -50,7 +50,7 @@ from ..verify.accuracy import adversarial_grid
 from ..verify.floats import float_function
 from ..verify.points import edge_values, large_pair_rows, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
-from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_error
+from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE
 from .compensated import EXPANDABLE, Compensated, evaluate_marked, expanded, guarded, program
 from .forms import distributed
 from .rules import apply_rules
@@ -189,6 +189,14 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
     return [np.array(c, dtype=np.float64) for c in cols + pcols]
 
 
+def _ulps(scale: np.ndarray) -> np.ndarray:
+    """The float64 ulp of max(scale, smallest normal), as :func:`ulp_error` counts it
+    (the largest binade's ulp at and beyond the largest double)."""
+    info = np.finfo(np.float64)
+    below_max = np.nextafter(info.max, 0.0)
+    return np.spacing(np.minimum(np.maximum(scale, info.tiny), below_max))
+
+
 class _Scorer:
     """Measures candidate forms of one quantity against its high-precision truth."""
 
@@ -210,6 +218,14 @@ class _Scorer:
         typical = np.abs(finite[:PROBE_RANDOM][self.ok[:PROBE_RANDOM]])
         self.floor = float(np.median(typical)) if typical.size else 0.0
         self.t64 = finite
+        # the truth as hi + lo doubles, and the ulps the errors are counted in (those of
+        # ulp_error: of max(|truth|, smallest normal), and of max(|truth|, floor))
+        self.t_lo = np.array([float(t - mpmath.mpf(h)) if ok else 0.0
+                              for t, h, ok in zip(truths, finite, self.ok)])
+        self.ulp_rel = _ulps(np.abs(finite))
+        # below 2^-968 the low part is subnormal (rounded): mpmath measures there
+        self.tiny = self.ok & (np.abs(finite) < 2.0 ** -968)
+        self.ulp_typ = _ulps(np.maximum(np.abs(finite), self.floor))
 
     def error(self, expr: sp.Expr) -> tuple[int, float, float, int]:
         """(non-finite outputs where the truth is finite, worst typical error, worst
@@ -219,18 +235,22 @@ class _Scorer:
             values = evaluate_marked(expr, self.args, self.grid)
         else:
             values = float_function(expr, self.args)(*self.grid)
-        typical = relative = 0.0
-        nonfinite = poor = 0
-        for j in np.flatnonzero(self.ok):
-            v = values[j]
-            if not math.isfinite(v):
-                nonfinite += 1
-                continue
-            typical = max(typical, ulp_error(float(v), self.truths[j], floor=self.floor))
-            rel = ulp_error(float(v), self.truths[j])
-            relative = max(relative, rel)
-            poor += rel > 2.0
-        return nonfinite, typical, relative, poor
+        values = np.broadcast_to(np.asarray(values, dtype=np.float64), self.t64.shape)
+        finite = self.ok & np.isfinite(values)
+        nonfinite = int(np.count_nonzero(self.ok) - np.count_nonzero(finite))
+        with np.errstate(over="ignore", invalid="ignore"):
+            diff = np.abs((values - self.t64) - self.t_lo)
+            rel, typ = diff / self.ulp_rel, diff / self.ulp_typ
+        # |value - truth| from the pair is exact to a relative 2^-52 (value - hi is exact
+        # near the truth); where value - hi overflows or the truth is tiny, mpmath measures
+        for j in np.flatnonzero(finite & (self.tiny | ~np.isfinite(diff))):
+            d = abs(mpmath.mpf(float(values[j])) - self.truths[j])
+            rel[j], typ[j] = float(d / self.ulp_rel[j]), float(d / self.ulp_typ[j])
+        if not finite.any():
+            return nonfinite, 0.0, 0.0, 0
+        rel, typ = rel[finite], typ[finite]
+        typical = float(np.max(typ))
+        return nonfinite, typical, float(np.max(rel)), int(np.count_nonzero(rel > 2.0))
 
 
 def _variants(expr: sp.Expr, named: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()) -> list[tuple[str, sp.Expr]]:
