@@ -90,7 +90,7 @@ def render_png(spec: Spec, plan: dict) -> bytes:
     runs = [(plan["param"], v) for v in plan["values"]] or [(None, None)]
     with matplotlib.rc_context(matplotlib.rcParamsDefault):
         matplotlib.rcParams.update({"svg.hashsalt": "lossgen", "font.size": 9})
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), dpi=DPI, layout="constrained")
+        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), dpi=DPI)
         for name, v in runs:
             values = dict(plan["defaults"], **plan["fixed"])
             if name is not None:
@@ -118,7 +118,14 @@ def render_png(spec: Spec, plan: dict) -> bytes:
         others = ", ".join(f"${symbol_latex(k)} = {_fmt(val)}$" for k, val in plan["defaults"].items()
                            if k != plan["param"])
         note = "; ".join(s for s in (fixed and "held at " + fixed, others and "defaults " + others) if s)
-        fig.suptitle(spec.title + ("\n" + textwrap.fill(note, 120) if note else ""), fontsize=8)
+        title = spec.title + ("\n" + textwrap.fill(note, 120) if note else "")
+        fig.suptitle(title, fontsize=8)
+        # fixed margins (in points of the 576 x 216 pt figure) rather than a layout
+        # engine, which measures every text twice: the titles' lines above, tick labels
+        # and the x label below and to the left
+        top = (title.count("\n") + 1) * 11.0 + 20.0
+        fig.subplots_adjust(left=40.0 / 576, right=1 - 8.0 / 576, bottom=38.0 / 216, top=1 - top / 216,
+                            wspace=0.17)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
         plt.close(fig)
