@@ -116,7 +116,32 @@ def grid(s: sp.Set) -> np.ndarray:
         ks = w * np.logspace(-12, -2, 11)
         pts = np.concatenate([lo + w * np.linspace(0.01, 0.99, 99), lo + ks, hi - ks, [lo, hi]])
     pts = np.unique(pts)
-    return np.array([p for p in pts if _contains(s, p)])
+    return pts[_members(s, pts)]
+
+
+def _members(s: sp.Set, pts: np.ndarray) -> np.ndarray:
+    """Whether each point lies in ``s``, as SymPy's ``contains`` says: decided by
+    comparing doubles for the points of an interval (or a union of intervals) that lie
+    clearly inside or outside it, and by SymPy for the few within 2^-40 (relative) of an
+    end, where rounding an end to a double could change the answer."""
+    if s is sp.S.Reals:
+        return np.isfinite(pts)
+    if isinstance(s, sp.Union):
+        out = np.zeros(pts.shape, dtype=bool)
+        for part in s.args:
+            out |= _members(part, pts)
+        return out
+    if isinstance(s, sp.Interval) and s.start.is_comparable and s.end.is_comparable:
+        lo, hi = float(s.start), float(s.end)
+        near = np.zeros(pts.shape, dtype=bool)
+        for end in (lo, hi):
+            if math.isfinite(end):
+                near |= np.abs(pts - end) <= 2.0 ** -40 * max(abs(end), 1e-300)
+        out = (pts > lo) & (pts < hi) & ~near
+        for j in np.flatnonzero(near):
+            out[j] = _contains(s, float(pts[j]))
+        return out
+    return np.array([_contains(s, float(p)) for p in pts], dtype=bool)
 
 
 def _contains(s: sp.Set, v: float) -> bool:
