@@ -73,16 +73,29 @@ def _apply(expr: sp.Expr, rule: Rule) -> sp.Expr:
     # only nodes of the pattern's own kind (an Add for e^a - 1, a log for log(1 + a))
     # are matched: SymPy's commutative matching is what costs, and a node of another
     # kind is not an instance of the identity's left side
+    # and a sum or product is matched only if it has, among its own terms or factors, a
+    # function of each kind the pattern's terms or factors are (a log for a*log(a), an
+    # exp for e^a/(1 + e^a)): a quick test that spares the matching of most nodes
     kind = type(rule.pattern)
+    needs = _direct_heads(rule.pattern)
 
     def query(node):
-        return type(node) is kind and node.match(rule.pattern) is not None and (rule.when is None or rule.when(node))
+        return (type(node) is kind and needs <= {type(t) for t in node.args}
+                and node.match(rule.pattern) is not None and (rule.when is None or rule.when(node)))
 
     def value(node):
         m = node.match(rule.pattern)
         return rule.replacement.xreplace(m) if isinstance(rule.replacement, sp.Basic) else rule.replacement(**{
             k.name: v for k, v in m.items()})
     return expr.replace(query, value)
+
+
+@functools.lru_cache(maxsize=None)
+def _direct_heads(pattern: sp.Expr) -> frozenset[type]:
+    """The function classes among a sum's or product's own arguments (empty otherwise)."""
+    if not isinstance(pattern, (sp.Add, sp.Mul)):
+        return frozenset()
+    return frozenset(type(t) for t in pattern.args if isinstance(t, sp.Function))
 
 
 @functools.lru_cache(maxsize=None)
