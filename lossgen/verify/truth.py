@@ -27,7 +27,9 @@ two evaluations agree on the wrong value.
 """
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import mpmath
 import sympy as sp
@@ -66,16 +68,37 @@ def _spread_digits(values) -> int:
     return math.ceil((max(exps) - min(exps)) * math.log10(2)) if exps else 0
 
 
-def mp_function(expr: sp.Expr, args: tuple[sp.Symbol, ...]):
-    """``f(*values) -> mpf``: ``expr`` at the given values, computed in mpmath."""
+def mp_function(expr: sp.Expr, args) -> Callable:
+    """``f(*values) -> mpf``: ``expr`` at the given values, computed in mpmath.
+
+    One function per expression in a process, which remembers its values (at the
+    working precision a caller set): the lowering's probe grid contains the accuracy
+    certificate's, and both measure the same loss and derivatives."""
+    return _mp_function(expr, tuple(args))
+
+
+@functools.lru_cache(maxsize=256)
+def _mp_function(expr: sp.Expr, args: tuple[sp.Symbol, ...]) -> Callable:
     expr = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
     f = sp.lambdify(args, expr, modules=_MODULES)
+    memo: dict = {}
 
     def once(dps, values):
         with mpmath.workdps(dps):
             return mpmath.mpf(f(*[mpmath.mpf(v) for v in values]))
 
     def call(*values):
+        key = (mpmath.mp.dps, values)
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        except TypeError:       # an unhashable value: not remembered
+            return _converged(values)
+        memo[key] = value = _converged(values)
+        return value
+
+    def _converged(values):
         # never lower the precision a caller (e.g. mpmath.diff) has raised
         dps = max(DIGITS + _spread_digits(values), mpmath.mp.dps)
         prev = once(dps, values)
