@@ -140,6 +140,8 @@ class BuildResult:
     error: str | None = None
     seconds: float = 0.0
     files: tuple[str, ...] = ()
+    #: what :func:`build_many`'s ``then`` returned for this spec (None if not run)
+    then: object = None
 
 
 def catalog_spec_paths() -> list[Path]:
@@ -187,19 +189,24 @@ def build_one(spec_path: Path, out_dir: Path | None = None, force: bool = False,
 
 
 def build_many(spec_paths: list[Path], out_dir: Path | None = None, force: bool = False,
-               certify: bool = True, jobs: int | None = None, on_result=None) -> list[BuildResult]:
+               certify: bool = True, jobs: int | None = None, on_result=None, then=None) -> list[BuildResult]:
     """:func:`build_one` for each spec, in ``jobs`` worker processes (default: one per CPU).
 
     Each spec writes only its own files, and generation never depends on timing or on
     the order of the specs, so the output is the same bytes as a serial build.  Results
     come back in the order of ``spec_paths``; ``on_result(k, result)`` is called as each
-    one arrives (in that order).  ``jobs=1`` builds in this process."""
+    one arrives (in that order).  ``jobs=1`` builds in this process.
+
+    ``then(spec_path)`` (a picklable function) runs in the same worker right after a
+    spec builds without failing, its return value kept in the result's ``then``: the
+    catalog build writes each docs section there, so the docs of one loss are made
+    while the others' modules still build."""
     paths = [Path(p) for p in spec_paths]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(paths) or 1))
     results: list[BuildResult] = []
     if jobs == 1:
         for k, path in enumerate(paths):
-            results.append(build_one(path, out_dir, force=force, certify=certify))
+            results.append(_build_then(path, out_dir, force, certify, then))
             if on_result:
                 on_result(k, results[-1])
         return results
@@ -207,12 +214,19 @@ def build_many(spec_paths: list[Path], out_dir: Path | None = None, force: bool 
     from concurrent.futures import ProcessPoolExecutor
     # spawn, not fork: a forked child would inherit the parent's Numba threading state
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(build_one, path, out_dir, force, certify) for path in paths]
+        futures = [pool.submit(_build_then, path, out_dir, force, certify, then) for path in paths]
         for k, fut in enumerate(futures):
             results.append(fut.result())
             if on_result:
                 on_result(k, results[-1])
     return results
+
+
+def _build_then(path: Path, out_dir: Path | None, force: bool, certify: bool, then) -> BuildResult:
+    res = build_one(path, out_dir, force=force, certify=certify)
+    if then is not None and res.status != "failed":
+        res.then = then(path)
+    return res
 
 
 def _write_keeping_certificate(path: Path, text: str) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -66,11 +67,19 @@ def cmd_build(args) -> int:
     # the catalog's modules carry their accuracy certificate; a build into another
     # directory does not measure (lossgen accuracy PATH does, on demand)
     certify = out is None and not args.no_certify
+    from .docs.store import docs_dir
+    with_docs = not (args.specs or out is not None or args.no_docs or not docs_dir().is_dir())
+    # the catalog's docs sections are built by the same workers, each right after its module
+    then = None
+    if with_docs:
+        from .docs.pipeline import section_if_stale
+        then = functools.partial(section_if_stale, folder=docs_dir() / "catalog")
     with _build_reporter(args, len(paths)) as advance:
         def arrived(k, res):
             results.append(res)
             advance(k + 1, len(paths), width, res, paths[k])
-        build_many(paths, out, force=args.force, certify=certify, jobs=args.jobs or None, on_result=arrived)
+        build_many(paths, out, force=args.force, certify=certify, jobs=args.jobs or None, on_result=arrived,
+                   then=then)
     failed = [r for r in results if r.status == "failed"]
     counts = {s: sum(r.status == s for r in results) for s in ("written", "unchanged", "certified", "failed")}
     if not args.quiet:
@@ -86,17 +95,17 @@ def cmd_build(args) -> int:
         print(f"\nerror: {r.error}", file=sys.stderr)
     if failed:
         return 1
-    from .docs.store import docs_dir
-    if args.specs or out is not None or args.no_docs or not docs_dir().is_dir():
+    if not with_docs:
         return 0
     print()
-    return cmd_docs(args)
+    return cmd_docs(args, built={r.then[0]: r.then for r in results if r.then is not None})
 
 
-def cmd_docs(args) -> int:
+def cmd_docs(args, built: dict | None = None) -> int:
     from .docs import build_docs
     from .docs.store import docs_dir
-    res = build_docs(jobs=max(1, getattr(args, "jobs", 1) or os.cpu_count() or 1), pdf=not getattr(args, "no_pdf", False))
+    res = build_docs(jobs=max(1, getattr(args, "jobs", 1) or os.cpu_count() or 1),
+                     pdf=not getattr(args, "no_pdf", False), built=built)
     counts = {s: sum(st == s for _, st, _ in res.sections) for s in ("written", "unchanged", "failed")}
     print(f"docs: {counts['written']} section(s) written, {counts['unchanged']} unchanged, {counts['failed']} failed; "
           f"pdf {res.pdf}; {res.seconds:.1f} s -> {docs_dir()}")

@@ -6,6 +6,8 @@
    The structured catalog (``specs/structured/``) follows: its records come from
    :mod:`.structured` (the row program, the chain rule, the analysis; no plot).
    A loss that fails writes nothing; its previous files stay.
+   (``lossgen build`` over the catalog does this step in its workers, each section
+   right after its module: :func:`section_if_stale`.)
 2. Assemble ``catalog.tex`` and ``catalog.md`` from all records (cheap, every time).
 3. Compile ``catalog.pdf`` when its inputs changed and pdflatex is on PATH.
 """
@@ -80,6 +82,19 @@ def build_structured_section(spec, folder: Path) -> None:
     write_atomic(folder / f"{spec.name}.json", manifest)
 
 
+def section_if_stale(spec_path: Path, folder: Path) -> tuple | None:
+    """Build the section of ``spec_path`` in ``folder`` if it is not current:
+    (name, status, seconds, error) as :func:`_section_job`, or None (current, or the
+    spec does not load: :func:`build_docs` reports that)."""
+    try:
+        spec = load_spec(spec_path)
+    except LossgenError:
+        return None
+    if section_status(folder, spec.name, spec.source_sha256, not spec.is_elementwise) is None:
+        return None
+    return _section_job((Path(spec_path), folder))
+
+
 def _section_job(args):
     spec_path, folder = args
     t0 = time.perf_counter()
@@ -92,8 +107,11 @@ def _section_job(args):
         return spec_path.stem, "failed", time.perf_counter() - t0, f"{spec_path.name}: {type(exc).__name__}: {exc}"
 
 
-def build_docs(docs: Path | None = None, jobs: int = 1, pdf: bool = True, log=print) -> DocsResult:
-    """Bring the catalog's docs up to date (see the module docstring)."""
+def build_docs(docs: Path | None = None, jobs: int = 1, pdf: bool = True, log=print,
+               built: dict | None = None) -> DocsResult:
+    """Bring the catalog's docs up to date (see the module docstring).  ``built`` maps
+    the names of sections this run already built (:func:`section_if_stale`, in the
+    workers of ``lossgen build``) to their outcome, reported as such."""
     t0 = time.perf_counter()
     docs = Path(docs) if docs is not None else docs_dir()
     folder = docs / "catalog"
@@ -102,6 +120,9 @@ def build_docs(docs: Path | None = None, jobs: int = 1, pdf: bool = True, log=pr
     _check_names(paths)
     todo = []
     for path in paths:
+        if built and path.stem in built:
+            _note(res, log, *built[path.stem])
+            continue
         try:
             spec = load_spec(path)
         except LossgenError as exc:
