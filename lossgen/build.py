@@ -214,12 +214,24 @@ def build_many(spec_paths: list[Path], out_dir: Path | None = None, force: bool 
     from concurrent.futures import ProcessPoolExecutor
     # spawn, not fork: a forked child would inherit the parent's Numba threading state
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_build_then, path, out_dir, force, certify, then) for path in paths]
+        # the biggest spec files first (a rough stand-in for the costliest specs), so that
+        # no long build starts last while the other workers sit idle
+        order = sorted(range(len(paths)), key=lambda k: -_size(paths[k]))
+        futures: list = [None] * len(paths)
+        for k in order:
+            futures[k] = pool.submit(_build_then, paths[k], out_dir, force, certify, then)
         for k, fut in enumerate(futures):
             results.append(fut.result())
             if on_result:
                 on_result(k, results[-1])
     return results
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _build_then(path: Path, out_dir: Path | None, force: bool, certify: bool, then) -> BuildResult:
