@@ -179,6 +179,14 @@ def two_prod(a, b):
     # (also |p| > _SPLIT_MAX: the partial product ah*bh may round past the largest double)
     if not abs(p) <= _SPLIT_MAX or abs(a) > _SPLIT_MAX or abs(b) > _SPLIT_MAX or p == 0.0:
         return p, 0.0
+    return _two_prod_normal(a, b)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _two_prod_normal(a, b):
+    """a * b as an exact pair by Dekker's splitting, for factors whose product and
+    splits stay finite (two_prod checks; dd_exp's factors are moderate by construction)."""
+    p = a * b
     t = _SPLITTER * a
     ah = t - (t - a)
     al = a - ah
@@ -267,19 +275,6 @@ _EXP_FINE_HI, _EXP_FINE_LO = _exp_table(256, 16)
 # |k| < 2^27 for |x| < 746, so hi gets 25 bits (k * hi exact)
 _LN2_N_HI, _LN2_N_MID, _LN2_N_LO = _ln2_parts(16, 25)
 _INV_LN2_N = (1 << 16) / math.log(2.0)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _two_prod_normal(a, b):
-    """two_prod without its range checks, for factors dd_exp knows to be moderate."""
-    p = a * b
-    t = _SPLITTER * a
-    ah = t - (t - a)
-    al = a - ah
-    t = _SPLITTER * b
-    bh = t - (t - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
 @numba.njit(cache=True, error_model="numpy")
