@@ -32,3 +32,25 @@ def test_a_failing_spec_fails_alone(tmp_path):
     assert rs[0].status == "failed" and rs[0].error
     assert rs[1].status == "written" and (out / "mse.py").is_file()
     assert not (out / "bad.py").exists()
+
+
+def _then_hook(spec_path):
+    """A picklable ``then``: which process ran it, for which spec."""
+    import os
+    return os.getpid(), spec_path.stem
+
+
+def test_then_runs_in_the_worker_after_each_spec_that_built(tmp_path):
+    import os
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nloss = "pred +"\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = [bad] + [specs_dir() / f"{n}.toml" for n in SPECS]
+    rs = build_many(paths, out, certify=False, jobs=2, then=_then_hook)
+    assert [r.name for r in rs[1:]] == SPECS                 # results in the given order
+    assert rs[0].status == "failed" and rs[0].then is None   # not after a failure
+    assert [r.then[1] for r in rs[1:]] == SPECS
+    assert all(r.then[0] != os.getpid() for r in rs[1:])     # in the worker processes
+    serial = build_many(paths[1:], out, certify=False, jobs=1, then=_then_hook)
+    assert [r.then for r in serial] == [(os.getpid(), n) for n in SPECS]
