@@ -129,6 +129,17 @@ def _measure(label, values, truth_fn, cols, params, dtype, skip, near, xk) -> Ou
     return rep
 
 
+def kernel_outputs(spec: Spec) -> list[tuple[str, tuple]]:
+    """Each output a loss's kernels compute, as (label, the symbols it differentiates
+    by): ("loss", ()), ("d/d<x>", (x,)) per differentiable input, ("d2/d<x>d<y>", (x, y))
+    per pair with y at or after x."""
+    dins = spec.differentiable_inputs
+    out: list[tuple[str, tuple]] = [("loss", ())]
+    out += [(f"d/d{a.name}", (a.symbol,)) for a in dins]
+    out += [(f"d2/d{a.name}d{b.name}", (a.symbol, b.symbol)) for ia, a in enumerate(dins) for b in dins[ia:]]
+    return out
+
+
 def certify(loss, dtypes=(np.float64, np.float32)) -> list[OutputReport]:
     """Measure every kernel output of ``loss`` (a :class:`lossgen.Loss`) in each dtype.
 
@@ -142,12 +153,8 @@ def certify(loss, dtypes=(np.float64, np.float32)) -> list[OutputReport]:
     params = [p.default for p in spec.params]
     dins = spec.differentiable_inputs
     xk = [k for k, i in enumerate(spec.inputs) if i is (dins or (spec.prediction,))[0]][0]
-    truths = {"loss": mp_function(spec.loss, args)}
-    for a in dins:
-        truths[f"d/d{a.name}"] = mp_function(exact_derivative(spec, a.symbol), args)
-    for ia, a in enumerate(dins):
-        for b in dins[ia:]:
-            truths[f"d2/d{a.name}d{b.name}"] = mp_function(exact_derivative(spec, a.symbol, b.symbol), args)
+    truths = {label: mp_function(exact_derivative(spec, *wrt) if wrt else spec.loss, args)
+              for label, wrt in kernel_outputs(spec)}
     reports = []
     for dt in dtypes:
         dt = np.dtype(dt)
@@ -169,12 +176,9 @@ def point_outputs(loss, cols, dtype) -> dict[str, np.ndarray]:
     params = [float(p.default) for p in spec.params]
     dins = spec.differentiable_inputs
     k = len(dins)
-    labels = ["loss"]
-    if dins:
-        labels += [f"d/d{a.name}" for a in dins]
-        labels += [f"d2/d{a.name}d{b.name}" for ia, a in enumerate(dins) for b in dins[ia:]]
+    labels = [label for label, _ in kernel_outputs(spec)]
     rows = {label: [] for label in labels}
-    point_hess = getattr(module, "point_hess_full", None) if k > 1 else getattr(module, "point_hess", None)
+    point_hess = None if not dins else module.point_hess_full if k > 1 else module.point_hess
     with np.errstate(all="ignore"):
         for j in range(len(cols[0])):
             row = [float(c[j]) for c in cols] + params
