@@ -19,6 +19,7 @@ float32); targets at their extremes.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -59,7 +60,16 @@ def _domain_values(domain, dtype, rng) -> list[float]:
 
 
 def adversarial_grid(spec: Spec, dtype=np.float64, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """(one array per input, at-kink mask, near-kink mask), values representable in ``dtype``."""
+    """(one array per input, at-kink mask, near-kink mask), values representable in ``dtype``.
+
+    Made once per spec, dtype and seed in a process (the lowering's probe grid and the
+    certificate both use it); each call gets its own copies."""
+    cols, at_kink, near = _adversarial_grid(spec, np.dtype(dtype).str, seed)
+    return [c.copy() for c in cols], at_kink.copy(), near.copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _adversarial_grid(spec: Spec, dtype: str, seed: int):
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(seed)
     base_rows = np.array(random_points(spec, rng, 24), dtype=np.float64).T  # (24, k)
