@@ -41,6 +41,9 @@ from ..verify.floats import float_function
 #: A guarded compensated sum is computed in plain doubles when its terms cancel by at
 #: most this factor (sum of |terms| <= GUARD_RATIO * |sum|), in double-double otherwise.
 GUARD_RATIO = 2.0
+#: Wider guards a sum may get where :mod:`.error_bound` proves its plain evaluation
+#: within budget at that ratio (e^x - t: libm's exp and an exact t)
+WIDER_GUARD_RATIOS = (4.0, 8.0, 16.0)
 
 #: An expanded form computes sigmoid, softplus and log_sigmoid from double-double exp
 #: and log for |x| below this, as g(hi) + g'(hi) lo beyond (where they are e^x, x, 0 or
@@ -333,9 +336,9 @@ def expanded(node: Compensated) -> ExpandedCompensated:
     return ExpandedCompensated(*node.args)
 
 
-def guarded(expr: sp.Expr) -> Compensated | None:
+def guarded(expr: sp.Expr, ratio: float = GUARD_RATIO) -> Compensated | None:
     """The guarded compensated form of ``expr`` (None unless ``expr`` is a sum)."""
-    return Compensated(expr, sp.Float(GUARD_RATIO)) if isinstance(expr, sp.Add) else None
+    return Compensated(expr, sp.Float(ratio)) if isinstance(expr, sp.Add) else None
 
 
 def evaluate_marked(node: Compensated, args: tuple[sp.Symbol, ...], arrays) -> np.ndarray:

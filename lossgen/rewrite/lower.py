@@ -51,7 +51,9 @@ from ..verify.floats import float_function
 from ..verify.points import edge_values, large_pair_rows, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE
-from .compensated import EXPANDABLE, Compensated, evaluate_marked, expanded, guarded, program
+from .compensated import (EXPANDABLE, WIDER_GUARD_RATIOS, Compensated, evaluate_marked, expanded, guarded,
+                          program)
+from .error_bound import widest_ratio
 from .forms import distributed
 from .rules import apply_rules
 from .selects import step_selects
@@ -360,6 +362,25 @@ def _prefer_guarded(scored: list, score, budget: float) -> None:
         scored.insert(0, twin)
 
 
+def _widen_guard(scored: list, score, budget: float) -> None:
+    """Where the best form is a guarded sum whose plain evaluation :mod:`.error_bound`
+    proves within ``budget`` at a wider ratio, put that form first (it runs the
+    double-double code on fewer elements); it is measured like any candidate and kept
+    only if the probe grid agrees (within budget, no more non-finite outputs)."""
+    best = scored[0]
+    form = best[2]
+    if not isinstance(form, Compensated) or form.guard is None:
+        return
+    ratio = widest_ratio(form.args[0].args, [r for r in WIDER_GUARD_RATIOS if r > form.guard], budget)
+    if ratio is None:
+        return
+    score(type(form)(*guarded(form.args[0], ratio).args), f"{best[3]}, plain up to a {ratio:g}-fold cancellation")
+    wider = scored[-1]
+    if wider[6] <= best[6] and _worst(wider) <= budget:
+        scored.remove(wider)
+        scored.insert(0, wider)
+
+
 def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
            named: tuple[tuple[sp.Symbol, sp.Expr], ...] = (), budget: float = BUDGET_VALUE) -> Choice:
     """The best form of one quantity (ranked as the module docstring says), compensated
@@ -424,6 +445,7 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
                     score(expanded(cand), f"{label}, sigmoids expanded")
             scored.sort(key=lambda s: s[:2])
             _prefer_guarded(scored, score, budget)
+        _widen_guard(scored, score, budget)
     _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:
         err = rel = math.inf
