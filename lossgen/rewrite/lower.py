@@ -50,7 +50,7 @@ from ..verify.accuracy import adversarial_grid
 from ..verify.floats import float_function
 from ..verify.points import edge_values, large_pair_rows, near_overflow_rows, random_points, special_points
 from ..verify.truth import mp_function, spec_args
-from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE
+from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_of
 from .compensated import (EXPANDABLE, WIDER_GUARD_RATIOS, Compensated, evaluate_marked, expanded, guarded,
                           program)
 from .error_bound import widest_ratio
@@ -191,14 +191,6 @@ def probe_grid(spec: Spec) -> list[np.ndarray]:
     return [np.array(c, dtype=np.float64) for c in cols + pcols]
 
 
-def _ulps(scale: np.ndarray) -> np.ndarray:
-    """The float64 ulp of max(scale, smallest normal), as :func:`ulp_error` counts it
-    (the largest binade's ulp at and beyond the largest double)."""
-    info = np.finfo(np.float64)
-    below_max = np.nextafter(info.max, 0.0)
-    return np.spacing(np.minimum(np.maximum(scale, info.tiny), below_max))
-
-
 class _Scorer:
     """Measures candidate forms of one quantity against its high-precision truth."""
 
@@ -224,10 +216,10 @@ class _Scorer:
         # ulp_error: of max(|truth|, smallest normal), and of max(|truth|, floor))
         self.t_lo = np.array([float(t - mpmath.mpf(h)) if ok else 0.0
                               for t, h, ok in zip(truths, finite, self.ok)])
-        self.ulp_rel = _ulps(np.abs(finite))
+        self.ulp_rel = ulp_of(np.abs(finite))
         # below 2^-968 the low part is subnormal (rounded): mpmath measures there
         self.tiny = self.ok & (np.abs(finite) < 2.0 ** -968)
-        self.ulp_typ = _ulps(np.maximum(np.abs(finite), self.floor))
+        self.ulp_typ = ulp_of(np.maximum(np.abs(finite), self.floor))
 
     def error(self, expr: sp.Expr) -> tuple[int, float, float, int]:
         """(non-finite outputs where the truth is finite, worst typical error, worst

@@ -286,7 +286,7 @@ def _fast_two_sum(a, b):
 
 @numba.njit(cache=True, error_model="numpy")
 def dd_exp(ah, al):
-    """e^(ah + al) as a pair, to about 2**-104 relative.
+    """e^(ah + al) as a pair, to about 2**-100 relative (2**-104 where al = 0).
 
     Reduction ah + al = k ln2/2^16 + r with |r| <= ln2/2^17; then
     e^x = 2^m 2^(j/2^8) 2^(i/2^16) (1 + E) with k = 2^16 m + 2^8 j + i, the two powers

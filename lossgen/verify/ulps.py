@@ -25,7 +25,6 @@ def ulp_error(value: float, truth, dtype=np.float64, floor: float = 0.0) -> floa
 
     NaN against NaN and equal infinities are no error; any other non-finite value is an
     infinite one."""
-    info = np.finfo(dtype)
     if math.isnan(value):
         return 0.0 if mpmath.isnan(truth) else math.inf
     t = float(truth)  # nearest double (mpmath rounds correctly)
@@ -33,12 +32,18 @@ def ulp_error(value: float, truth, dtype=np.float64, floor: float = 0.0) -> floa
         return 0.0 if value == t else math.inf
     if math.isinf(value):
         return math.inf
-    scale = max(abs(t), floor, float(info.tiny))
-    # the largest binade's ulp for a scale at or beyond the largest float (spacing of the
-    # largest float itself is inf: the next float up does not exist)
+    return float(abs(mpmath.mpf(value) - truth) / float(ulp_of(max(abs(t), floor), dtype)))
+
+
+def ulp_of(scale, dtype=np.float64):
+    """The ulp errors are counted in: that of max(scale, smallest normal) in ``dtype``
+    (a number or an array of them), and the largest binade's for a scale at or beyond
+    the largest float (whose own spacing is inf: the next float up does not exist)."""
+    info = np.finfo(dtype)
     below_max = np.nextafter(info.max, info.dtype.type(0))
-    ulp = float(np.spacing(min(np.dtype(dtype).type(scale), below_max)))
-    return float(abs(mpmath.mpf(value) - truth) / ulp)
+    with np.errstate(over="ignore"):
+        scale = np.maximum(scale, float(info.tiny)).astype(info.dtype)
+    return np.spacing(np.minimum(scale, below_max))
 
 
 #: Relative offsets at which a kink's float neighbour is moved to either side of the
