@@ -13,9 +13,11 @@ from importlib.metadata import version
 
 from .paths import PACKAGE_DIR
 
-#: Parts of the package whose text determines generated output.
+#: Parts of the package whose text determines generated output, or the machine code
+#: compiled from it (a generated module inlines the runtime's functions: changing them
+#: must change the module's text, so that Numba's cache of it is not used).
 GENERATOR_PARTS = ("_version.py", "spec", "primitives", "derive", "rewrite", "verify", "codegen",
-                   "runtime/scalar.py", "runtime/rowmath.py")
+                   "runtime/scalar.py", "runtime/rowmath.py", "runtime/vecmath.py", "runtime/blocks.py")
 
 
 def source_sha256(label: str, parts: tuple[str, ...]) -> str:

@@ -5,7 +5,8 @@ import mpmath
 import numba
 import numpy as np
 
-from lossgen.runtime.rowmath import exp_fast, lse_finish, pow2, sum_split_one
+from lossgen.runtime.rowmath import exp_fast, lse_finish, sum_split_one
+from lossgen.runtime.vecmath import pow2
 
 
 @numba.njit

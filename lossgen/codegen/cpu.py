@@ -6,10 +6,12 @@ The module layout (template ``templates/cpu_module.py.j2``):
 * a docstring stating the loss, its gradients and Hessians, and how each form the
   kernels compute was chosen (the lowering report, with measured errors);
 * metadata (``NAME``, ``INPUTS``, ``PARAMS``, ...) and ``check_params``;
-* point functions (one element; the mathematics);
-* array kernels (``parallel=True`` loops over elements) that call them: ``loss_none``,
-  ``loss_sum``, ``grad``, ``loss_grad_none``, ``loss_grad_sum``, ``hess``, ``grad_hess``
-  and, for several differentiable inputs, ``hess_full``.
+* point functions (one element; the mathematics), and for those with guarded sums a
+  plain twin (``point_*_plain``: plain sums and a flag where a guard failed) and a fix
+  twin (``point_*_fix``: the exact values by selects, no branch);
+* array kernels (``parallel=True`` loops over blocks of elements) that call them:
+  ``loss_none``, ``loss_sum``, ``grad``, ``loss_grad_none``, ``loss_grad_sum``, ``hess``,
+  ``grad_hess`` and, for several differentiable inputs, ``hess_full``.
 
 Kernel calling convention: ``kernel(*inputs, _weight, *params, [_scale,] *outputs)``.
 Kernel-internal names start with ``_``, which no spec identifier can, so a spec's
@@ -19,7 +21,7 @@ length n or 0 (no weights); ``_scale`` multiplies every derivative (1 for sum/no
 """
 from __future__ import annotations
 
-import functools
+import dataclasses
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,10 @@ from .point import point_function as _point_function
 from .printer import print_expr
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: Point functions (and double-double helpers) of at most this many lines are compiled
+#: with ``forceinline=True``, so that a kernel's loop over them has no call and
+#: vectorizes; larger ones (focal's Hessian) stay calls, which compile far faster.
+INLINE_LIMIT = 80
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
@@ -45,7 +51,10 @@ class Kernel:
 
     ``outputs`` pairs each returned value with an output array name, or with ``None``
     for the loss accumulated into a float64 sum.  ``kinds`` says how each value is
-    scaled: "loss" by the weight, "deriv" by weight * scale.
+    scaled: "loss" by the weight, "deriv" by weight * scale.  ``plain`` names the point
+    function's plain twin where it has guarded sums: the kernel then runs two passes,
+    the plain twin over every element (a loop without calls, which vectorizes), then
+    the exact point function over the elements whose guard failed.
     """
 
     name: str
@@ -55,13 +64,22 @@ class Kernel:
     kinds: tuple[str, ...]
     reduce: bool
     scaled: bool
+    plain: str | None = None
+    fix: str | None = None
 
-    def call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
-        targets = ", ".join(f"_v{k}" for k in range(len(self.outputs)))
+    def call(self, inputs: tuple[str, ...], params: tuple[str, ...], plain: bool = False) -> str:
+        """The point function's (or its plain twin's) call on element ``_k`` of the
+        block's views ``_b_<input>``."""
+        targets = ", ".join(f"_v{k}" for k in range(len(self.outputs))) + (", _f" if plain else "")
         # float64(...): the mathematics runs in float64 whatever the array dtype; a float32
         # result is rounded once, on the store.
-        args = ", ".join([f"float64({a}[_i])" for a in inputs] + list(params))
-        return f"{targets} = {self.point}({args})"
+        args = ", ".join([f"float64(_b_{a}[_k])" for a in inputs] + list(params))
+        return f"{targets} = {self.plain if plain else self.point}({args})"
+
+    def fix_call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
+        """The fix twin's call on the ``_j``-th gathered element ``_g_<input>[_j]``."""
+        targets = ", ".join(f"_v{k}" for k in range(len(self.outputs)))
+        return f"{targets} = {self.fix}({', '.join([f'_g_{a}[_j]' for a in inputs] + list(params))})"
 
     def signature(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
         outs = tuple(o for o in self.outputs if o is not None)
@@ -77,51 +95,69 @@ def _fmt_ulp(x: float) -> str:
     return f"{x:.1f}" if x < 1e4 else f"{x:.1e}"
 
 
+def _point_exprs(lowered: Lowered, dnames: tuple[str, ...]) -> dict[str, tuple[str, list[sp.Expr]]]:
+    """Each point function's name -> (docstring, the expressions it returns)."""
+    out = {"point_loss": ("The loss of one element.", [lowered.loss.expr])}
+    if not (lowered.grad and dnames):
+        return out
+    g = [c.expr for c in lowered.grad]
+    hd = [c.expr for c in lowered.hess_diag()]
+    out.update(
+        point_grad=("Gradient of the loss in " + ", ".join(dnames) + ".", g),
+        point_loss_grad=("Loss and gradient in one call (the compiler merges their common work).",
+                         [lowered.loss.expr] + g),
+        point_hess=("Diagonal of the Hessian (d2 loss / d input2).", hd),
+        point_grad_hess=("Gradient and diagonal Hessian in one call (the compiler merges their common work).",
+                         g + hd),
+    )
+    if len(dnames) > 1:
+        out["point_hess_full"] = ("Upper triangle of the Hessian, row by row.",
+                                  [lowered.hess[a][b].expr for a in range(len(dnames))
+                                   for b in range(a, len(dnames))])
+    return out
+
+
 def _kernels(lowered: Lowered, args: tuple[str, ...], dnames: tuple[str, ...], helpers: dict):
-    """Point functions and the kernels that call them; the double-double helpers of
-    guarded compensated forms are collected in ``helpers``."""
-    point_function = functools.partial(_point_function, helpers=helpers)
-    points: list[PointFunction] = [point_function("point_loss", "The loss of one element.", args,
-                                                  [lowered.loss.expr])]
+    """Point functions, the plain twins of those with guarded sums, and the kernels that
+    call them; the double-double helpers of guarded compensated forms are collected in
+    ``helpers``."""
+    exprs = _point_exprs(lowered, dnames)
+    points = [_point_function(name, doc, args, es, helpers=helpers) for name, (doc, es) in exprs.items()]
+    twins = [_point_function(p.name + "_plain", exprs[p.name][0].rstrip(".") + ": plain sums, and whether a "
+                             "guard failed.", args, exprs[p.name][1], variant="plain") for p in points if p.guarded]
+    twins += [_point_function(p.name + "_fix", exprs[p.name][0].rstrip(".") + ": as exactly, by selects (no "
+                              "branch).", args, exprs[p.name][1], helpers=helpers, variant="fix")
+              for p in points if p.guarded]
     kernels = [
         Kernel("loss_none", "Elementwise loss (times weight) into _out_loss.", "point_loss", ("_out_loss",),
                ("loss",), False, False),
         Kernel("loss_sum", "Sum of weighted elementwise losses, accumulated in float64.", "point_loss", (None,),
                ("loss",), True, False),
     ]
-    if not (lowered.grad and dnames):
-        return points, kernels
-    gouts = tuple(f"_out_grad_{n}" for n in dnames)
-    houts = tuple(f"_out_hess_{n}" for n in dnames)
-    g = [c.expr for c in lowered.grad]
-    hd = [c.expr for c in lowered.hess_diag()]
-    points += [
-        point_function("point_grad", "Gradient of the loss in " + ", ".join(dnames) + ".", args, g),
-        point_function("point_loss_grad", "Loss and gradient in one call (the compiler merges their common work).", args,
-                       [lowered.loss.expr] + g),
-        point_function("point_hess", "Diagonal of the Hessian (d2 loss / d input2).", args, hd),
-        point_function("point_grad_hess", "Gradient and diagonal Hessian in one call (the compiler merges their common work).", args, g + hd),
-    ]
-    kernels += [
-        Kernel("grad", "Weighted, scaled gradient into _out_grad_*.", "point_grad", gouts,
-               ("deriv",) * len(gouts), False, True),
-        Kernel("loss_grad_none", "Fused: elementwise loss and gradient in one pass.", "point_loss_grad",
-               ("_out_loss",) + gouts, ("loss",) + ("deriv",) * len(gouts), False, True),
-        Kernel("loss_grad_sum", "Fused: summed loss (returned) and gradient in one pass.", "point_loss_grad",
-               (None,) + gouts, ("loss",) + ("deriv",) * len(gouts), True, True),
-        Kernel("hess", "Weighted, scaled diagonal Hessian into _out_hess_*.", "point_hess", houts,
-               ("deriv",) * len(houts), False, True),
-        Kernel("grad_hess", "Fused: gradient and diagonal Hessian in one pass.", "point_grad_hess",
-               gouts + houts, ("deriv",) * (2 * len(houts)), False, True),
-    ]
-    if len(dnames) > 1:
+    if "point_grad" in exprs:
+        gouts = tuple(f"_out_grad_{n}" for n in dnames)
+        houts = tuple(f"_out_hess_{n}" for n in dnames)
+        kernels += [
+            Kernel("grad", "Weighted, scaled gradient into _out_grad_*.", "point_grad", gouts,
+                   ("deriv",) * len(gouts), False, True),
+            Kernel("loss_grad_none", "Fused: elementwise loss and gradient in one pass.", "point_loss_grad",
+                   ("_out_loss",) + gouts, ("loss",) + ("deriv",) * len(gouts), False, True),
+            Kernel("loss_grad_sum", "Fused: summed loss (returned) and gradient in one pass.", "point_loss_grad",
+                   (None,) + gouts, ("loss",) + ("deriv",) * len(gouts), True, True),
+            Kernel("hess", "Weighted, scaled diagonal Hessian into _out_hess_*.", "point_hess", houts,
+                   ("deriv",) * len(houts), False, True),
+            Kernel("grad_hess", "Fused: gradient and diagonal Hessian in one pass.", "point_grad_hess",
+                   gouts + houts, ("deriv",) * (2 * len(houts)), False, True),
+        ]
+    if "point_hess_full" in exprs:
         pairs = [(a, b) for a in range(len(dnames)) for b in range(a, len(dnames))]
-        points.append(point_function("point_hess_full", "Upper triangle of the Hessian, row by row.", args,
-                                     [lowered.hess[a][b].expr for a, b in pairs]))
         fouts = tuple(f"_out_hess_{dnames[a]}_{dnames[b]}" for a, b in pairs)
         kernels.append(Kernel("hess_full", "Upper triangle of the full Hessian (cross terms included).",
                               "point_hess_full", fouts, ("deriv",) * len(fouts), False, True))
-    return points, kernels
+    guarded = {p.name for p in points if p.guarded}
+    kernels = [dataclasses.replace(k, plain=k.point + "_plain", fix=k.point + "_fix") if k.point in guarded else k
+               for k in kernels]
+    return points, twins, kernels
 
 
 def build_context(spec: Spec, lowered: Lowered, generator_sha256: str, source_label: str) -> dict:
@@ -129,8 +165,9 @@ def build_context(spec: Spec, lowered: Lowered, generator_sha256: str, source_la
     pars = tuple(p.name for p in spec.params)
     dnames = tuple(i.name for i in spec.differentiable_inputs)
     helpers: dict = {}
-    points, kernels = _kernels(lowered, ins + pars, dnames, helpers)
-    runtime_imports = sorted(set().union(*(p.runtime_calls for p in points + list(helpers.values()))))
+    points, plains, kernels = _kernels(lowered, ins + pars, dnames, helpers)
+    runtime_imports = sorted(set().union(*(p.runtime_calls for p in points + plains + list(helpers.values()))))
+
     checks = [(print_expr(p.constraint), p.constraint_text, p.name) for p in spec.params if p.constraint is not None]
     doc_derivs = []
     lowering = [("loss", lowered.loss)]
@@ -155,6 +192,8 @@ def build_context(spec: Spec, lowered: Lowered, generator_sha256: str, source_la
         "dnames": dnames,
         "points": points,
         "helpers": list(helpers.values()),
+        "plains": plains,
+        "inline_limit": INLINE_LIMIT,
         "kernels": kernels,
         "runtime_imports": runtime_imports,
         "checks": checks,

@@ -8,6 +8,7 @@ generated module; the array kernels around them are the same for every loss.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sympy as sp
@@ -26,10 +27,11 @@ class PointFunction:
     assignments: tuple[tuple[str, str], ...]
     returns: tuple[str, ...]
     runtime_calls: frozenset[str]
+    guarded: bool = False   # has guarded compensated sums (a plain twin exists)
 
 
 def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Expr],
-                   helpers: dict[str, PointFunction] | None = None) -> PointFunction:
+                   helpers: dict[str, PointFunction] | None = None, variant: str = "exact") -> PointFunction:
     """Straight-line code computing ``exprs`` from ``args``, with temporaries for
     repeated subexpressions.
 
@@ -42,8 +44,16 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
     term by term; where the terms cancel by more than ``ratio`` a helper function with
     the double-double code is called instead (a conditional expression, so the helper
     runs only then).  Helpers are collected in ``helpers`` (one per distinct program,
-    shared by the point functions of a module) for the module to define."""
+    shared by the point functions of a module) for the module to define.
+
+    Two twins serve the array kernels, which run in two passes where there are guarded
+    sums: ``variant="plain"``, the first pass over every element, takes every guarded
+    sum's plain sum and returns one more value, ``_fix``, true where a guard failed;
+    ``variant="fix"``, the second pass over those elements, computes what the exact
+    function does with selects instead of a conditional call (the helper runs for every
+    element it is given), so that a loop over it has no branch and vectorizes."""
     helpers = {} if helpers is None else helpers
+    oks: list[str] = []
     exprs = [almost_everywhere(e) for e in exprs]
     dd_lines: list[tuple[str, str]] = []
     marks: dict = {}
@@ -55,8 +65,11 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
                 if node.guard is None:
                     lines, result = program_lines(marked_program(node), f"_c{j}_", computed)
                     dd_lines += lines + [(f"_c{j}", result)]
+                elif variant == "plain":
+                    dd_lines += _plain_guarded_lines(node, f"_c{j}")
+                    oks.append(f"_c{j}_ok")
                 else:
-                    dd_lines += _guarded_lines(node, f"_c{j}", args, helpers)
+                    dd_lines += _guarded_lines(node, f"_c{j}", args, helpers, select=variant == "fix")
                 marks[node] = sp.Symbol(f"_c{j}", real=True)
     exprs = [e.xreplace(marks) for e in exprs]
     taken = set(args)
@@ -76,7 +89,12 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
         returns_list.append(print_expr(reduced[0]))
     assignments = tuple(dd_lines) + tuple(body)
     returns = tuple(returns_list)
-    return PointFunction(name, doc, args, assignments, returns, _runtime_calls(assignments, returns))
+    guarded = any(isinstance(n, Compensated) and n.guard is not None for n in marks)
+    if variant == "plain":
+        # & rather than `and`: no branch in the loop
+        assignments += (("_fix", "not (" + " & ".join(oks) + ")" if oks else "False"),)
+        returns += ("_fix",)
+    return PointFunction(name, doc, args, assignments, returns, _runtime_calls(assignments, returns), guarded)
 
 
 def _inline_reciprocals(replacements, reduced):
@@ -107,25 +125,41 @@ def _runtime_calls(assignments, returns) -> frozenset[str]:
     """The names of lossgen.runtime.scalar the code calls (the module imports them)."""
     from ..runtime import scalar
     text = " ".join(v for _, v in assignments) + " " + " ".join(returns)
-    return frozenset(n for n in dir(scalar) if not n.startswith("_") and f"{n}(" in text
+    called = set(re.findall(r"(?<![\w.])([A-Za-z]\w*)\(", text))
+    return frozenset(n for n in dir(scalar) if not n.startswith("_") and n in called
                      and n not in ("math", "numba"))
 
 
+def _guard_terms(node: Compensated, name: str) -> list[tuple[str, str]]:
+    """The plain terms of a guarded sum, their sum ``<name>_sum`` and the sum of their
+    magnitudes ``<name>_size``."""
+    terms = [(f"{name}_t{i}", print_expr(t)) for i, t in enumerate(node.args[0].args)]
+    return terms + [(f"{name}_sum", " + ".join(t for t, _ in terms)),
+                    (f"{name}_size", " + ".join(f"abs({t})" for t, _ in terms))]
+
+
+def _guard_test(node: Compensated, name: str) -> str:
+    """True where the plain sum stands: its terms cancel by at most the guard's ratio
+    and none overflowed (an inf term makes the size inf: inf + inf is no sum's value)."""
+    return f"({name}_size <= {node.guard!r}*abs({name}_sum)) & ({name}_size < math.inf)"
+
+
+def _plain_guarded_lines(node: Compensated, name: str) -> list[tuple[str, str]]:
+    """``name = plain sum`` and ``<name>_ok``, whether it stands."""
+    return _guard_terms(node, name) + [(name, f"{name}_sum"), (f"{name}_ok", _guard_test(node, name))]
+
+
 def _guarded_lines(node: Compensated, name: str, args: tuple[str, ...],
-                   helpers: dict[str, PointFunction]) -> list[tuple[str, str]]:
+                   helpers: dict[str, PointFunction], select: bool = False) -> list[tuple[str, str]]:
     """``name = plain sum if its terms do not cancel and none overflows, else the
-    double-double helper``."""
+    double-double helper`` (with ``select``: both computed, one selected)."""
     lines, result = program_lines(marked_program(node), "_d")
     key = repr((lines, result))
     if key not in helpers:
         helpers[key] = PointFunction(
             f"compensated_{len(helpers)}", "Double-double evaluation, called where the plain sum cancels.",
             args, tuple(lines), (result,), _runtime_calls(lines, (result,)))
-    helper = helpers[key].name
-    terms = [(f"{name}_t{i}", print_expr(t)) for i, t in enumerate(node.args[0].args)]
-    total, size = f"{name}_sum", f"{name}_size"
-    # an overflowed term (size inf) goes to the helper too: inf + inf is no sum's value
-    return terms + [(total, " + ".join(t for t, _ in terms)),
-                    (size, " + ".join(f"abs({t})" for t, _ in terms)),
-                    (name, f"{total} if {size} <= {node.guard!r}*abs({total}) and {size} < math.inf "
-                           f"else {helper}({', '.join(args)})")]
+    call = f"{helpers[key].name}({', '.join(args)})"
+    if select:
+        return _guard_terms(node, name) + [(name, f"select({_guard_test(node, name)}, {name}_sum, {call})")]
+    return _guard_terms(node, name) + [(name, f"{name}_sum if {_guard_test(node, name)} else {call}")]

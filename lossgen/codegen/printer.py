@@ -117,6 +117,16 @@ class NumbaPrinter(PythonCodePrinter):
         # the value; that it is held constant shaped the derived gradient already
         return f"({self._print(expr.args[0])})"
 
+    # exp and log: the runtime's branch-free versions (lossgen.runtime.vecmath), which
+    # vectorize; math.exp/math.log are calls into the C library, one element at a time
+    def _print_exp(self, expr):
+        return f"exp({self._print(expr.args[0])})"
+
+    def _print_log(self, expr):
+        if len(expr.args) != 1:
+            raise NotImplementedError("log with a base is not printed; SymPy writes it as a quotient")
+        return f"log({self._print(expr.args[0])})"
+
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):
             return f"{type(expr).runtime_name}({', '.join(self._print(a) for a in expr.args)})"

@@ -1,8 +1,11 @@
 r"""Stable scalar primitives, compiled with ``numba.njit``.
 
-Plain scalar Python using only ``math`` and comparisons, so that the same source
-compiles for the CPU and as CUDA device functions.  Each is accurate in relative terms
-over the whole float64 range (the accuracy certificate measures this against mpmath):
+Plain scalar Python using only ``math``, comparisons and the branch-free ``exp``, ``log``,
+``log1p`` and ``select`` of :mod:`lossgen.runtime.vecmath`, so that the same source compiles
+for the CPU and as CUDA device functions, and the elementwise primitives (sigmoid through
+heaviside below) have no branches: a kernel's loop over them vectorizes.  Each is accurate
+in relative terms over the whole float64 range (the accuracy certificate measures this
+against mpmath):
 
 * ``sigmoid(x)``: 1/(1+e^{-x}) for x >= 0, e^{x}/(1+e^{x}) otherwise (no overflow),
   both through e^{-|x|}, the exponential softplus and log_sigmoid share.
@@ -25,6 +28,8 @@ import math
 import numba
 import numpy as np
 
+from .vecmath import _exp_table, _ln2_parts, exp, log, log1p, pow2, select
+
 _LOG2 = math.log(2.0)
 
 #: mul_sigmoid(a, x) multiplies a by sigmoid(x) above this x, and below it (where
@@ -33,35 +38,31 @@ _LOG2 = math.log(2.0)
 MUL_SIGMOID_SWITCH = -700.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def sigmoid(x):
     # e^{-|x|} is the e^{-x} (x >= 0) or e^{x} (x < 0) of the two branches: the same
     # value, written so that a point function calling softplus, log_sigmoid or sigmoid of
-    # +-x computes the exponential once (the compiler merges identical calls)
-    e = math.exp(-abs(x))
-    if x >= 0:
-        return 1.0 / (1.0 + e)
-    return e / (1.0 + e)
+    # +-x computes the exponential once (the compiler merges identical computations)
+    e = exp(-abs(x))
+    return select(x >= 0.0, 1.0, e) / (1.0 + e)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def mul_sigmoid(a, x):
-    if x > MUL_SIGMOID_SWITCH:
-        return a * sigmoid(x)
-    h = math.exp(0.5 * x)
-    if h == 0.0 and a == a:
-        return 0.0      # x < -1490: |a| e^x < 1.8e308 e^-1490 rounds to 0 (also for a = inf)
-    return (a * h) * h
+    h = exp(0.5 * x)
+    # x < -1490: |a| e^x < 1.8e308 e^-1490 rounds to 0 (also for a = inf)
+    far = select((h == 0.0) & (a == a), 0.0, (a * h) * h)
+    return select(x > MUL_SIGMOID_SWITCH, a * sigmoid(x), far)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def softplus(x):
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    return max(x, 0.0) + log1p(exp(-abs(x)))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def log_sigmoid(x):
-    return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
+    return min(x, 0.0) - log1p(exp(-abs(x)))
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -73,24 +74,15 @@ def logcosh(x):
     return a + math.log1p(0.5 * math.expm1(-2.0 * a))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def logaddexp(a, b):
-    if a == b:
-        return a + _LOG2
-    m = max(a, b)
-    return m + math.log1p(math.exp(-abs(a - b)))
+    # a == b: also equal infinities, where a - b is NaN
+    return select(a == b, a + _LOG2, max(a, b) + log1p(exp(-abs(a - b))))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def xlogy(x, y):
-    if x == 0:
-        return 0.0 * y if y != y else 0.0
-    return x * math.log(y)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def log1p(x):
-    return math.log1p(x)
+    return select(x == 0.0, select(y != y, y, 0.0), x * log(y))
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -98,22 +90,14 @@ def expm1(x):
     return math.expm1(x)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def sign(x):
-    if x > 0:
-        return 1.0
-    if x < 0:
-        return -1.0
-    return x * 0.0
+    return select(x > 0.0, 1.0, select(x < 0.0, -1.0, x * 0.0))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def heaviside(x):
-    if x > 0:
-        return 1.0
-    if x < 0:
-        return 0.0
-    return 0.5 + x * 0.0
+    return select(x > 0.0, 1.0, select(x < 0.0, 0.0, 0.5 + x * 0.0))
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -164,25 +148,22 @@ _SPLITTER = 134217729.0  # 2**27 + 1
 _SPLIT_MAX = 1e300
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def two_sum(a, b):
     s = a + b
-    if not math.isfinite(s):
-        return s, 0.0
     bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
+    return s, select(abs(s) < math.inf, (a - (s - bb)) + (b - bb), 0.0)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def two_prod(a, b):
-    p = a * b
+    p, e = _two_prod_normal(a, b)
     # (also |p| > _SPLIT_MAX: the partial product ah*bh may round past the largest double)
-    if not abs(p) <= _SPLIT_MAX or abs(a) > _SPLIT_MAX or abs(b) > _SPLIT_MAX or p == 0.0:
-        return p, 0.0
-    return _two_prod_normal(a, b)
+    ok = (abs(p) <= _SPLIT_MAX) & (abs(a) <= _SPLIT_MAX) & (abs(b) <= _SPLIT_MAX) & (p != 0.0)
+    return p, select(ok, e, 0.0)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _two_prod_normal(a, b):
     """a * b as an exact pair by Dekker's splitting, for factors whose product and
     splits stay finite (two_prod checks; dd_exp's factors are moderate by construction)."""
@@ -196,76 +177,51 @@ def _two_prod_normal(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def dd_add(ah, al, bh, bl):
     s, e = two_sum(ah, bh)
     e += al + bl
     return two_sum(s, e)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def _pair_if(ok, h, l, fallback):
+    """(h, l) where ok, else (fallback, 0): the special cases of the pair operations,
+    selected after the fact so that no operation branches."""
+    return select(ok, h, fallback), select(ok, l, 0.0)
+
+
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def dd_mul(ah, al, bh, bl):
     p, e = two_prod(ah, bh)
-    if not math.isfinite(p):
-        return p, 0.0
     e += ah * bl + al * bh
-    return two_sum(p, e)
+    h, l = two_sum(p, e)
+    return _pair_if(abs(p) < math.inf, h, l, p)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def dd_div(ah, al, bh, bl):
     q = ah / bh
-    if not math.isfinite(q) or q == 0.0:
-        return q, 0.0
     p, e = two_prod(q, bh)
-    if not math.isfinite(p):  # q*b rounds past the largest double: q alone
-        return q, 0.0
     r = ((ah - p) - e + al - q * bl) / bh
-    return two_sum(q, r)
+    h, l = two_sum(q, r)
+    # q infinite, NaN or 0, or q*b rounding past the largest double: q alone
+    return _pair_if((abs(q) < math.inf) & (q != 0.0) & (abs(p) < math.inf), h, l, q)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def dd_sqrt(ah, al):
     s = math.sqrt(ah)
-    if s == 0.0 or not math.isfinite(s):
-        return s, 0.0
     p, e = two_prod(s, s)
-    return two_sum(s, ((ah - p) - e + al) / (2.0 * s))
+    h, l = two_sum(s, ((ah - p) - e + al) / (2.0 * s))
+    return _pair_if((s != 0.0) & (abs(s) < math.inf), h, l, s)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def dd_apply(f, df, lo):
     """The pair for g(hi + lo) from f = g(hi) and df = g'(hi): first order in lo."""
-    if lo == 0.0 or not math.isfinite(f):
-        return f, 0.0
-    return two_sum(f, df * lo)
-
-
-def _exp_table(count: int, bits: int):
-    """2^(i / 2^bits) for i = 0 .. count - 1 as pairs of doubles (hi + lo to ~2^-106),
-    from Python's decimal arithmetic at 40 digits when this module is imported."""
-    import decimal
-    with decimal.localcontext() as ctx:
-        ctx.prec = 40
-        n = 1 << bits
-        exact = [decimal.Decimal(2) ** (decimal.Decimal(i) / n) for i in range(count)]
-        hi = np.array([float(v) for v in exact])
-        lo = np.array([float(v - decimal.Decimal(h)) for v, h in zip(exact, hi)])
-    return hi, lo
-
-
-def _ln2_parts(bits: int, hi_bits: int):
-    """ln 2 / 2^bits as hi + mid + lo: hi with ``hi_bits`` significant bits (so k * hi
-    is exact for |k| < 2^(53 - hi_bits)), mid and lo the next two doubles of the
-    remainder."""
-    import decimal
-    with decimal.localcontext() as ctx:
-        ctx.prec = 60
-        v = decimal.Decimal(2).ln() / (1 << bits)
-        m, e = math.frexp(float(v))
-        hi = math.ldexp(math.floor(m * 2.0 ** hi_bits) / 2.0 ** hi_bits, e)
-        mid = float(v - decimal.Decimal(hi))
-        return hi, mid, float(v - decimal.Decimal(hi) - decimal.Decimal(mid))
+    h, l = two_sum(f, df * lo)
+    return _pair_if((lo != 0.0) & (abs(f) < math.inf), h, l, f)
 
 
 # e^x = 2^(k / 2^16) e^r: k = 2^16 m + 2^8 j + i, 2^(k / 2^16) = 2^m 2^(j/2^8) 2^(i/2^16)
@@ -277,14 +233,14 @@ _LN2_N_HI, _LN2_N_MID, _LN2_N_LO = _ln2_parts(16, 25)
 _INV_LN2_N = (1 << 16) / math.log(2.0)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _fast_two_sum(a, b):
     """a + b as an exact pair when |a| >= |b| (or a == 0)."""
     s = a + b
     return s, b - (s - a)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def dd_exp(ah, al):
     """e^(ah + al) as a pair, to about 2**-100 relative (2**-104 where al = 0).
 
@@ -292,19 +248,16 @@ def dd_exp(ah, al):
     e^x = 2^m 2^(j/2^8) 2^(i/2^16) (1 + E) with k = 2^16 m + 2^8 j + i, the two powers
     from tables of double-double pairs, and E = expm1(r) = r + r^2/2 + r^3/6 + r^4/24
     + r^5/120: only r + r^2/2 needs double-double care (r^3/6 < 2^-55), so this is four
-    exact products and a handful of sums, with no loop."""
-    if ah != ah:
-        return ah, 0.0
-    if ah > 709.78:
-        return math.inf, 0.0
-    if ah < -745.2:
-        return 0.0, 0.0
-    k = math.floor(ah * _INV_LN2_N + 0.5)
+    exact products and a handful of sums, with no loop and no branch (NaN, overflow and
+    underflow are selected at the end; the arithmetic runs on a clamped argument)."""
+    x = min(max(ah, -745.2), 709.78)
+    x = select(x != x, 0.0, x)
+    k = math.floor(x * _INV_LN2_N + 0.5)
     # r = ah + al - k ln2/2^16: k * hi is exact and so is ah - k * hi (Sterbenz);
     # k * mid as an exact pair; k * lo is below 2^-68 and needs no pair
     pm, em = _two_prod_normal(k, _LN2_N_MID)
-    rh, rl = two_sum(ah - k * _LN2_N_HI, -pm)
-    rh, rl = two_sum(rh, rl + (al - em - k * _LN2_N_LO))
+    rh, rl = two_sum(x - k * _LN2_N_HI, -pm)
+    rh, rl = two_sum(rh, rl + (select(x == ah, al, 0.0) - em - k * _LN2_N_LO))
     # E = rh + [rh^2/2 + (rl + rh rl + r^3/6 + r^4/24 + r^5/120)], the bracket as a pair
     sh, sl = _two_prod_normal(rh, rh)
     rest = rl + (0.5 * sl + rh * rl + rh * sh * (1.0 / 6.0 + rh * (1.0 / 24.0 + rh * (1.0 / 120.0))))
@@ -325,30 +278,29 @@ def dd_exp(ah, al):
     h, l = _fast_two_sum(h, l + tl + pl)
     # times 2^m in two exact steps while the result is normal (2^m alone may overflow
     # or underflow where the product does not)
-    m1 = m // 2
-    s1, s2 = 2.0 ** m1, 2.0 ** (m - m1)
-    return h * s1 * s2, l * s1 * s2
+    m1 = m >> 1
+    s1, s2 = pow2(m1), pow2(m - m1)
+    h, l = h * s1 * s2, l * s1 * s2
+    h, l = _pair_if(ah <= 709.78, h, l, math.inf)
+    h, l = _pair_if(ah >= -745.2, h, l, 0.0)
+    return _pair_if(ah == ah, h, l, ah)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def dd_log(ah, al):
     """log(ah + al) as a pair, to about 2**-100: log(ah) corrected by one Newton step
-    y + ((ah + al) e^{-y} - 1) with e^{-y} from dd_exp."""
-    if not (ah > 0.0) or not math.isfinite(ah):
-        return math.log(ah) if ah == ah else ah, 0.0
-    y = math.log(ah)
-    if ah < 1e-300 or ah > 1e300:
-        return two_sum(y, al / ah)
+    y + ((ah + al) e^{-y} - 1) with e^{-y} from dd_exp; beyond 1e(+-)300 (where e^{-y}
+    would leave the range) to first order, y + al/ah; log(ah) alone where that is not
+    finite (ah <= 0, inf, NaN)."""
+    y = log(ah)
     eh, el = dd_exp(-y, 0.0)
     th, tl = dd_mul(ah, al, eh, el)
     th, tl = dd_add(th, tl, -1.0, 0.0)
-    return two_sum(y, th + tl)
+    h, l = two_sum(y, select((ah < 1e-300) | (ah > 1e300), al / ah, th + tl))
+    return _pair_if((ah > 0.0) & (ah < math.inf), h, l, y)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def dd_select(c, ah, al, bh, bl):
-    """(ah, al) if c else (bh, bl): a select of two pairs already computed, as a call
-    (a conditional expression would make two more blocks of the caller's code)."""
-    if c:
-        return ah, al
-    return bh, bl
+    """(ah, al) if c else (bh, bl): a select of two pairs already computed."""
+    return select(c, ah, bh), select(c, al, bl)

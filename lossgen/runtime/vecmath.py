@@ -1,0 +1,244 @@
+r"""Branch-free elementary functions that LLVM vectorizes: ``exp``, ``log``, ``log1p``.
+
+Numba compiles ``math.exp``/``math.log``/``math.log1p`` to calls into the C library, one
+element at a time: a loop that calls them is never vectorized (Numba has no vector math
+library here), and glibc's ``log1p`` alone costs about 15 ns.  The functions below are
+straight-line double arithmetic, integer operations on the bits of a double and selects
+(``a if c else b`` on values already computed), so a loop over them compiles to SIMD code.
+They are compiled with ``forceinline=True`` (LLVM's ``alwaysinline``: a loop that calls a
+function never vectorizes, and LLVM's inliner would leave bodies of this size as calls;
+inlined instructions keep their own fast-math flags, none).  The same source compiles as
+CUDA device code, and runs as plain Python in Numba's CUDA simulator (the bit casts fall
+back to :mod:`struct`).
+
+* :func:`exp` — :math:`e^x`: :math:`x = k \ln 2/64 + r`, :math:`|r| \le \ln 2/128` (ln 2/64 in
+  two parts so that :math:`k \ln 2/64_{hi}` is exact), :math:`q = e^r - 1` by its degree-6
+  Taylor polynomial, and :math:`e^x = 2^m\, 2^{j/64} (1 + q)` (:math:`k = 64m + j`) with
+  :math:`2^{j/64}` from a table of double-double pairs, so that the result is rounded
+  once: within 0.52 ulp.  The scaling by :math:`2^m` is in two factors (results down to
+  the subnormals and up to the largest double).  inf above 709.78, 0 below -745.2.
+* :func:`log` — :math:`\ln x`: :math:`x = 2^k m`, :math:`m \in [\sqrt2/2, \sqrt2)` from the
+  bits (subnormals scaled by :math:`2^{54}` first), :math:`f = m - 1` exactly, and
+  :math:`\ln(1+f) = 2\,\mathrm{atanh}(s)`, :math:`s = f/(2+f)`, as
+  :math:`f - f^2/2 + s (f^2/2 + R(s^2))` with :math:`R(z) = \sum_{j=1}^{10} 2z^j/(2j+1)`
+  (truncation below :math:`2^{-60}` relative, since :math:`s^2 \le 0.0295`), the large
+  terms added last.
+* :func:`log1p` — :math:`\ln(1+x)` as :math:`\ln u + c/u` with :math:`u = \mathrm{fl}(1+x)`
+  and :math:`c = (1+x) - u` recovered exactly (Sterbenz): no cancellation near 0
+  (:math:`\mathrm{log1p}(x) = x` for :math:`|x| < 2^{-53}`, the sign of zero kept).
+
+Each is within 1 ulp of the exact value over its domain (``exp`` within 0.52 ulp; measured
+against mpmath in ``tests/test_vecmath.py``) and gives IEEE 754's special values: NaN for NaN,
+:math:`\ln 0 = -\infty`, NaN below the domain, inf for inf.
+"""
+from __future__ import annotations
+
+import math
+import struct
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload
+
+LN2_HI = 0.6931471803691238       # ln 2 rounded to 32 significant bits: n*LN2_HI is exact
+LN2_LO = 1.9082149292705877e-10   # ln 2 - LN2_HI
+TWO54 = 18014398509481984.0       # 2**54: scales a subnormal into the normal range
+SMALLEST_NORMAL = 2.2250738585072014e-308
+SQRT_HALF_HIGH_BITS = 0x3fe6a09e  # the high 32 bits of sqrt(2)/2
+
+
+# ---- bit casts: intrinsics when compiled, struct in plain Python ------------------------
+
+@intrinsic
+def _bits_as_float(typingctx, i):
+    """The int64 ``i`` reinterpreted as the bits of a float64."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return sig, codegen
+
+
+@intrinsic
+def _float_as_bits(typingctx, x):
+    """The float64 ``x``'s bits as an int64."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return sig, codegen
+
+
+def float_bits(x):
+    """The bits of the double ``x`` as a signed 64-bit integer."""
+    return struct.unpack("<q", struct.pack("<d", x))[0]
+
+
+def bits_float(i):
+    """The double whose bits are the (signed 64-bit) integer ``i``."""
+    return struct.unpack("<d", struct.pack("<q", ((i + (1 << 63)) % (1 << 64)) - (1 << 63)))[0]
+
+
+def select(c, a, b):
+    """``a if c else b`` for floats, compiled to one LLVM ``select`` (no branch, both
+    operands already computed), so that loops around it vectorize."""
+    return a if c else b
+
+
+def pow2(n):
+    """2.0**n for an integer (or integer-valued) n in [-1022, 1023]."""
+    return math.ldexp(1.0, int(n))
+
+
+@intrinsic
+def _select(typingctx, c, a, b):
+    sig = types.float64(types.boolean, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.select(args[0], args[1], args[2])
+    return sig, codegen
+
+
+@overload(select, target="generic")  # CPU and CUDA
+def _select_compiled(c, a, b):
+    def impl(c, a, b):
+        return _select(c, numba.float64(a), numba.float64(b))
+    return impl
+
+
+@overload(float_bits, target="generic")
+def _float_bits_compiled(x):
+    def impl(x):
+        return _float_as_bits(numba.float64(x))
+    return impl
+
+
+@overload(bits_float, target="generic")
+def _bits_float_compiled(i):
+    def impl(i):
+        return _bits_as_float(numba.int64(i))
+    return impl
+
+
+@overload(pow2, target="generic")
+def _pow2_compiled(n):
+    def impl(n):
+        return _bits_as_float((numba.int64(n) + 1023) << 52)
+    return impl
+
+
+# ---- tables ------------------------------------------------------------------------------
+
+def _exp_table(count: int, bits: int):
+    """2^(i / 2^bits) for i = 0 .. count - 1 as pairs of doubles (hi + lo to ~2^-106),
+    from Python's decimal arithmetic at 40 digits when this module is imported."""
+    import decimal
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        n = 1 << bits
+        exact = [decimal.Decimal(2) ** (decimal.Decimal(i) / n) for i in range(count)]
+        hi = np.array([float(v) for v in exact])
+        lo = np.array([float(v - decimal.Decimal(h)) for v, h in zip(exact, hi)])
+    return hi, lo
+
+
+def _ln2_parts(bits: int, hi_bits: int):
+    """ln 2 / 2^bits as hi + mid + lo: hi with ``hi_bits`` significant bits (so k * hi
+    is exact for |k| < 2^(53 - hi_bits)), mid and lo the next two doubles of the
+    remainder."""
+    import decimal
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60
+        v = decimal.Decimal(2).ln() / (1 << bits)
+        m, e = math.frexp(float(v))
+        hi = math.ldexp(math.floor(m * 2.0 ** hi_bits) / 2.0 ** hi_bits, e)
+        mid = float(v - decimal.Decimal(hi))
+        return hi, mid, float(v - decimal.Decimal(hi) - decimal.Decimal(mid))
+
+
+# exp: x = k ln2/64 + r, |r| <= ln2/128; 2^(k/64) = 2^m 2^(j/64) with k = 64 m + j
+_EXP_HI, _EXP_LO = _exp_table(64, 6)
+_LN2_64_HI, _LN2_64_MID, _ = _ln2_parts(6, 32)    # |k| < 2^17: k * hi exact
+_INV_LN2_64 = 64.0 / math.log(2.0)
+
+
+# ---- the functions ---------------------------------------------------------------------
+
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def exp(x):
+    """e**x, branch-free (see the module docstring)."""
+    y = min(max(x, -745.5), 709.9)
+    y = select(y != y, 0.0, y)
+    k = math.floor(y * _INV_LN2_64 + 0.5)
+    # r = y - k ln2/64: y - k*hi is exact (k*hi is, and the two are close); |r| < 0.0055
+    r = (y - k * _LN2_64_HI) - k * _LN2_64_MID
+    # q = e^r - 1 to degree 6 (the first term left out is below 2^-64 relative)
+    q = r + r * r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0)))))
+    ki = int(k)
+    j = ki & 63
+    m = ki >> 6
+    # 2^(j/64) (1 + q) with 2^(j/64) = hi + lo: hi + (lo + hi q), one rounding at the end
+    th = _EXP_HI[j]
+    v = th + (_EXP_LO[j] + th * q)
+    m1 = m >> 1
+    v = v * pow2(m1) * pow2(m - m1)
+    v = select(x > 709.782712893384, math.inf, v)
+    v = select(x < -745.1332191019412, 0.0, v)
+    return select(x != x, x, v)
+
+
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def _reduce(u):
+    """(k, f) with u = 2**k (1 + f), 1 + f in [sqrt(2)/2, sqrt(2)), f exact; u > 0 finite."""
+    tiny = u < SMALLEST_NORMAL
+    b = float_bits(select(tiny, u * TWO54, u))
+    hx = (b >> 32) + (0x3ff00000 - SQRT_HALF_HIGH_BITS)
+    k = (hx >> 20) - 0x3ff
+    hm = (hx & 0x000fffff) + SQRT_HALF_HIGH_BITS
+    m = bits_float((hm << 32) | (b & 0xffffffff))
+    return float(k) - select(tiny, 54.0, 0.0), m - 1.0
+
+
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def _log_reduced(k, f, c):
+    """k ln 2 + ln(1 + f) + c for |f| <= sqrt(2) - 1 and a small correction c."""
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    # R(z) = sum_{j=1..10} 2 z^j/(2j+1) = z (c1 + c2 z + ... + c10 z^9), Estrin's scheme
+    b1 = 2.0 / 3.0 + z * (2.0 / 5.0)
+    b2 = 2.0 / 7.0 + z * (2.0 / 9.0)
+    b3 = 2.0 / 11.0 + z * (2.0 / 13.0)
+    b4 = 2.0 / 15.0 + z * (2.0 / 17.0)
+    b5 = 2.0 / 19.0 + z * (2.0 / 21.0)
+    w2 = w * w
+    big_r = z * ((b1 + b2 * w) + (b3 + b4 * w) * w2 + b5 * (w2 * w2))
+    hfsq = 0.5 * f * f
+    return k * LN2_HI - ((hfsq - (s * (hfsq + big_r) + (k * LN2_LO + c))) - f)
+
+
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def log(x):
+    """ln x, branch-free (see the module docstring)."""
+    k, f = _reduce(select((x > 0.0) & (x < math.inf), x, 1.0))
+    v = _log_reduced(k, f, 0.0)
+    v = select(x == 0.0, -math.inf, v)
+    v = select(x < 0.0, math.nan, v)
+    return select((x != x) | (x == math.inf), x, v)
+
+
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def log1p(x):
+    """ln(1 + x), branch-free (see the module docstring)."""
+    xs = select((x > -1.0) & (x < math.inf), x, 0.0)
+    u = 1.0 + xs
+    # (1 + x) - u exactly: for x < 1, u - 1 is exact; for x >= 1, u - x is
+    c = select(xs >= 1.0, 1.0 - (u - xs), xs - (u - 1.0))
+    k, f = _reduce(u)
+    v = _log_reduced(k, f, c / u)
+    v = select(x == 0.0, x, v)          # -0.0 stays -0.0
+    v = select(x == -1.0, -math.inf, v)
+    v = select(x < -1.0, math.nan, v)
+    return select((x != x) | (x == math.inf), x, v)
