@@ -67,19 +67,25 @@ class Kernel:
     plain: str | None = None
     fix: str | None = None
 
-    def call(self, inputs: tuple[str, ...], params: tuple[str, ...], plain: bool = False) -> str:
+    def call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
+        """The point function's call on element ``_i`` of the inputs (the CUDA kernels)."""
+        return self._call(self.point, [f"float64({a}[_i])" for a in inputs] + list(params), False)
+
+    def block_call(self, inputs: tuple[str, ...], params: tuple[str, ...], plain: bool = False) -> str:
         """The point function's (or its plain twin's) call on element ``_k`` of the
-        block's views ``_b_<input>``."""
-        targets = ", ".join(f"_v{k}" for k in range(len(self.outputs))) + (", _f" if plain else "")
+        block's views ``_b_<input>`` (the CPU kernels)."""
+        return self._call(self.plain if plain else self.point,
+                          [f"float64(_b_{a}[_k])" for a in inputs] + list(params), plain)
+
+    def _call(self, fn: str, args: list[str], plain: bool) -> str:
         # float64(...): the mathematics runs in float64 whatever the array dtype; a float32
         # result is rounded once, on the store.
-        args = ", ".join([f"float64(_b_{a}[_k])" for a in inputs] + list(params))
-        return f"{targets} = {self.plain if plain else self.point}({args})"
+        targets = ", ".join(f"_v{k}" for k in range(len(self.outputs))) + (", _f" if plain else "")
+        return f"{targets} = {fn}({', '.join(args)})"
 
     def fix_call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
         """The fix twin's call on the ``_j``-th gathered element ``_g_<input>[_j]``."""
-        targets = ", ".join(f"_v{k}" for k in range(len(self.outputs)))
-        return f"{targets} = {self.fix}({', '.join([f'_g_{a}[_j]' for a in inputs] + list(params))})"
+        return self._call(self.fix, [f"_g_{a}[_j]" for a in inputs] + list(params), False)
 
     def signature(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
         outs = tuple(o for o in self.outputs if o is not None)
