@@ -9,7 +9,8 @@ The module layout (template ``templates/cpu_module.py.j2``):
 * point functions (one element; the mathematics), and for those with guarded sums a
   plain twin (``point_*_plain``: plain sums and a flag where a guard failed) and a fix
   twin (``point_*_fix``: the exact values by selects, no branch);
-* array kernels (``parallel=True`` loops over blocks of elements) that call them:
+* array kernels (``parallel=True`` loops over elements, or over blocks of elements where
+  there are guarded sums) that call them:
   ``loss_none``, ``loss_sum``, ``grad``, ``loss_grad_none``, ``loss_grad_sum``, ``hess``,
   ``grad_hess`` and, for several differentiable inputs, ``hess_full``.
 
