@@ -5,6 +5,7 @@ kernels and documentation derived from it.
 >>> h = lossgen.get("huber")
 >>> h.loss_grad(pred, target, delta=1.0, reduction="mean")   # doctest: +SKIP
 """
+from . import cpu_dispatch  # noqa: F401  (first: it caps NumPy's CPU dispatch before NumPy loads)
 from ._version import __version__
 from .catalog import catalog, compile, get, structured_catalog
 from .errors import BuildError, LossgenError, NotDifferentiableError, SpecError

@@ -10,10 +10,12 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import certificate
+from .cpu_dispatch import numpy_dispatch_problem
 from .codegen.cpu import render_cpu_module
 from .derive import derive
 from .errors import BuildError, LossgenError
@@ -90,6 +92,9 @@ BUILD_TIMEOUT = float(os.environ.get("LOSSGEN_BUILD_TIMEOUT", "300"))
 
 def generate(spec_path: str | Path) -> Generated:
     """Run the pipeline for one spec file, in memory (within BUILD_TIMEOUT seconds)."""
+    problem = numpy_dispatch_problem()
+    if problem is not None:
+        warnings.warn(f"{spec_path}: {problem}", RuntimeWarning, stacklevel=2)
     if BUILD_TIMEOUT <= 0:
         return _generate(spec_path)
     try:

@@ -1,9 +1,8 @@
 import os
 
+import lossgen  # noqa: I001  (first: it caps NumPy's CPU dispatch before NumPy loads)
 import numpy as np
 import pytest
-
-import lossgen
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 

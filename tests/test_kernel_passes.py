@@ -13,6 +13,7 @@ import pytest
 
 import lossgen
 from lossgen.runtime.blocks import BLOCK
+from lossgen.verify.accuracy import point_for_dtype
 
 N = 3 * BLOCK + 17
 
@@ -43,9 +44,11 @@ def test_two_pass_kernels_store_the_exact_point_values(name, weighted, dtype):
     w = np.random.default_rng(6).uniform(0.5, 2.0, N) if weighted else np.empty(0)
     scale = 1.0 / N
     x64 = [x.astype(np.float64) for x in xs]
-    flags = np.array([m.point_grad_plain(*[float(x[i]) for x in x64], *params)[1] for i in range(N)])
+    # a float32 kernel calls its point functions with _float32=True (wider guards)
+    plain_twin, point_grad = point_for_dtype(m.point_grad_plain, dtype), point_for_dtype(m.point_grad, dtype)
+    flags = np.array([plain_twin(*[float(x[i]) for x in x64], *params)[1] for i in range(N)])
     assert 0.05 < flags.mean() < 0.95, "both passes should be exercised"
-    point_g = np.array([m.point_grad(*[float(x[i]) for x in x64], *params) for i in range(N)])
+    point_g = np.array([point_grad(*[float(x[i]) for x in x64], *params) for i in range(N)])
     point_l = np.array([m.point_loss(*[float(x[i]) for x in x64], *params) for i in range(N)])
     ws = (w if weighted else np.ones(N)) * scale
     want_g = (point_g * ws).astype(dtype)

@@ -12,11 +12,12 @@ from lossgen.primitives import PRIMITIVES
 from lossgen.runtime import scalar
 from ulp import ulp_error
 
-# ulp budgets.  logcosh: 2.75 ulp measured (log1p(2 sinh(x/2)^2) near |x| = 0.1).
+# ulp budgets: 2 unless named here (logcosh: 1.36 ulp measured on this grid, branch-free
+# with cosh a - 1 from its series; tests/test_hyperbolic.py measures it more closely).
 # logaddexp is ill-conditioned where its result is near 0 (condition number
 # |a sigmoid(a-b) + b sigmoid(b-a)| / |f|): there its budget is 2 ulp + cond ulps,
 # which no double-precision algorithm beats without extended precision.
-BUDGET = {"logcosh": 3.0}
+BUDGET: dict[str, float] = {}
 
 
 def _grid(rng):

@@ -3,6 +3,7 @@ over the whole catalog)."""
 import pytest
 
 from lossgen.build import generate, header_status
+from lossgen.cpu_dispatch import numpy_dispatch_problem
 from lossgen.certificate import split
 from lossgen.paths import generated_dir, specs_dir
 from lossgen.spec import load_spec
@@ -28,3 +29,10 @@ def test_every_generated_file_is_current():
     for spec_path in sorted(specs_dir().glob("*.toml")):
         spec = load_spec(spec_path)
         assert header_status(generated_dir() / f"{spec.name}.py", spec.source_sha256) is None, spec.name
+
+
+def test_numpy_runs_its_x86_64_v3_code():
+    """NumPy's AVX-512 paths give other last bits than its AVX2 ones: lossgen caps it at
+    x86-64-v3 before it loads (lossgen.cpu_dispatch), so that every machine measures the
+    lowering's candidates alike."""
+    assert numpy_dispatch_problem() is None

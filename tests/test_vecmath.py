@@ -108,3 +108,38 @@ def test_select_and_bit_casts():
     assert vecmath.bits_float(vecmath.float_bits(-2.5)) == -2.5
     assert vecmath.float_bits(1.0) == 0x3FF0000000000000
     assert vecmath.pow2(-1022) == SMALLEST_NORMAL
+
+
+@numba.njit
+def _apply_hilo(x):
+    hi, lo = np.empty_like(x), np.empty_like(x)
+    for i in range(x.shape[0]):
+        hi[i], lo[i] = vecmath.exp_hilo(x[i])
+    return hi, lo
+
+
+def test_exp_hilo_is_exp_with_its_low_part():
+    """hi is exp(x) bit for bit; hi + lo is e^x within EXP_HILO_ERROR (2^-58) relative
+    where lo is normal too (e^x above 2^-960), and within that plus 2^-1074 absolute
+    below, where lo or hi is rounded to the subnormal grid (the bound behind e^x - t's
+    64-fold guard in rewrite/error_bound.py, whose unit is at least 2^-1074)."""
+    rng = np.random.default_rng(13)
+    x = _points(rng, rng.uniform(-708.3, 709.78, 6000), rng.uniform(-1, 1, 6000), rng.normal(0, 1e-6, 1000),
+                np.log(np.arange(1, 4000)), rng.uniform(-745.1, -708.4, 500), [0.0, -0.0, 709.78, -745.13])
+    hi, lo = _apply_hilo(x)
+    np.testing.assert_array_equal(hi, _apply(vecmath.exp, x))
+    worst_rel = worst_abs = 0.0
+    with mpmath.workprec(160):
+        for v, h, l in zip(x, hi, lo):
+            e = mpmath.exp(mpmath.mpf(float(v)))
+            err = abs(mpmath.mpf(float(h)) + mpmath.mpf(float(l)) - e)
+            if e >= 2.0 ** -960:
+                worst_rel = max(worst_rel, float(err / e))
+            else:
+                worst_abs = max(worst_abs, float(err - vecmath.EXP_HILO_ERROR * e))
+    assert worst_rel <= vecmath.EXP_HILO_ERROR, math.log2(worst_rel)
+    assert worst_abs <= 2.0 ** -1074, worst_abs
+    sp = np.array([np.nan, np.inf, -np.inf, 709.79, 800.0, -745.14, -800.0])
+    hi, lo = _apply_hilo(sp)
+    np.testing.assert_array_equal(hi, _apply(vecmath.exp, sp))
+    assert (lo == 0.0).all()

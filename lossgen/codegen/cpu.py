@@ -67,6 +67,7 @@ class Kernel:
     scaled: bool
     plain: str | None = None
     fix: str | None = None
+    float32: bool = False   # the point function takes _float32 (a guard wider for float32)
 
     def call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
         """The point function's call on element ``_i`` of the inputs (the CUDA kernels)."""
@@ -82,6 +83,7 @@ class Kernel:
         # float64(...): the mathematics runs in float64 whatever the array dtype; a float32
         # result is rounded once, on the store.
         targets = ", ".join(f"_v{k}" for k in range(len(self.outputs))) + (", _f" if plain else "")
+        args = args + (["_float32"] if self.float32 else [])
         return f"{targets} = {fn}({', '.join(args)})"
 
     def fix_call(self, inputs: tuple[str, ...], params: tuple[str, ...]) -> str:
@@ -162,8 +164,10 @@ def _kernels(lowered: Lowered, args: tuple[str, ...], dnames: tuple[str, ...], h
         kernels.append(Kernel("hess_full", "Upper triangle of the full Hessian (cross terms included).",
                               "point_hess_full", fouts, ("deriv",) * len(fouts), False, True))
     guarded = {p.name for p in points if p.guarded}
+    float32 = {p.name for p in points if p.float32}
     kernels = [dataclasses.replace(k, plain=k.point + "_plain", fix=k.point + "_fix") if k.point in guarded else k
                for k in kernels]
+    kernels = [dataclasses.replace(k, float32=True) if k.point in float32 else k for k in kernels]
     return points, twins, kernels
 
 

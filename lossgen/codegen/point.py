@@ -15,6 +15,7 @@ import sympy as sp
 
 from ..derive.derivatives import almost_everywhere
 from ..rewrite.compensated import Compensated, marked_program
+from ..rewrite.error_bound import split_exp
 from .compensated import program_lines
 from .printer import print_expr
 
@@ -28,6 +29,13 @@ class PointFunction:
     returns: tuple[str, ...]
     runtime_calls: frozenset[str]
     guarded: bool = False   # has guarded compensated sums (a plain twin exists)
+    float32: bool = False   # a guard is wider for float32 results: takes _float32
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The ``def`` line's parameters: ``args``, and ``_float32=False`` where a guard
+        is wider for float32 results (the float32 kernels pass True)."""
+        return self.args + (("_float32=False",) if self.float32 else ())
 
 
 def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Expr],
@@ -51,7 +59,11 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
     sum's plain sum and returns one more value, ``_fix``, true where a guard failed;
     ``variant="fix"``, the second pass over those elements, computes what the exact
     function does with selects instead of a conditional call (the helper runs for every
-    element it is given), so that a loop over it has no branch and vectorizes."""
+    element it is given), so that a loop over it has no branch and vectorizes.
+
+    A guarded sum with a float32 guard (``Compensated(e, ratio, ratio32)``) tests
+    ``select(_float32, ratio32, ratio)``: the function then takes ``_float32`` (False
+    by default), which the kernels set where they store float32."""
     helpers = {} if helpers is None else helpers
     oks: list[str] = []
     exprs = [almost_everywhere(e) for e in exprs]
@@ -90,11 +102,13 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
     assignments = tuple(dd_lines) + tuple(body)
     returns = tuple(returns_list)
     guarded = any(isinstance(n, Compensated) and n.guard is not None for n in marks)
+    float32 = any(isinstance(n, Compensated) and n.guard32 is not None for n in marks)
     if variant == "plain":
         # & rather than `and`: no branch in the loop
         assignments += (("_fix", "not (" + " & ".join(oks) + ")" if oks else "False"),)
         returns += ("_fix",)
-    return PointFunction(name, doc, args, assignments, returns, _runtime_calls(assignments, returns), guarded)
+    return PointFunction(name, doc, args, assignments, returns, _runtime_calls(assignments, returns), guarded,
+                         float32)
 
 
 def _inline_reciprocals(replacements, reduced):
@@ -132,21 +146,34 @@ def _runtime_calls(assignments, returns) -> frozenset[str]:
 
 def _guard_terms(node: Compensated, name: str) -> list[tuple[str, str]]:
     """The plain terms of a guarded sum, their sum ``<name>_sum`` and the sum of their
-    magnitudes ``<name>_size``."""
-    terms = [(f"{name}_t{i}", print_expr(t)) for i, t in enumerate(node.args[0].args)]
-    return terms + [(f"{name}_sum", " + ".join(t for t, _ in terms)),
-                    (f"{name}_size", " + ".join(f"abs({t})" for t, _ in terms))]
+    magnitudes ``<name>_size``.  A split sum (:func:`~lossgen.rewrite.error_bound.split_exp`)
+    computes its e^x as ``exp_hilo``'s hi, and ``<name>_lo`` its low part."""
+    args = node.args[0].args
+    k = split_exp(args)
+    terms = [(f"{name}_t{i}", print_expr(t)) for i, t in enumerate(args)]
+    if k is not None:
+        terms[k] = (f"{name}_t{k}, {name}_lo", f"exp_hilo({print_expr(args[k].args[0])})")
+    names = [f"{name}_t{i}" for i in range(len(args))]
+    return terms + [(f"{name}_sum", " + ".join(names)),
+                    (f"{name}_size", " + ".join(f"abs({t})" for t in names))]
+
+
+def _plain_sum(node: Compensated, name: str) -> str:
+    """The plain value of a guarded sum: its sum, plus e^x's low part where it is split."""
+    return f"({name}_sum + {name}_lo)" if split_exp(node.args[0].args) is not None else f"{name}_sum"
 
 
 def _guard_test(node: Compensated, name: str) -> str:
     """True where the plain sum stands: its terms cancel by at most the guard's ratio
-    and none overflowed (an inf term makes the size inf: inf + inf is no sum's value)."""
-    return f"({name}_size <= {node.guard!r}*abs({name}_sum)) & ({name}_size < math.inf)"
+    and none overflowed (an inf term makes the size inf: inf + inf is no sum's value);
+    the ratio is the float32 one where the result is float32 and there is one."""
+    ratio = repr(node.guard) if node.guard32 is None else f"select(_float32, {node.guard32!r}, {node.guard!r})"
+    return f"({name}_size <= {ratio}*abs({name}_sum)) & ({name}_size < math.inf)"
 
 
 def _plain_guarded_lines(node: Compensated, name: str) -> list[tuple[str, str]]:
     """``name = plain sum`` and ``<name>_ok``, whether it stands."""
-    return _guard_terms(node, name) + [(name, f"{name}_sum"), (f"{name}_ok", _guard_test(node, name))]
+    return _guard_terms(node, name) + [(name, _plain_sum(node, name)), (f"{name}_ok", _guard_test(node, name))]
 
 
 def _guarded_lines(node: Compensated, name: str, args: tuple[str, ...],
@@ -160,6 +187,7 @@ def _guarded_lines(node: Compensated, name: str, args: tuple[str, ...],
             f"compensated_{len(helpers)}", "Double-double evaluation, called where the plain sum cancels.",
             args, tuple(lines), (result,), _runtime_calls(lines, (result,)))
     call = f"{helpers[key].name}({', '.join(args)})"
+    plain = _plain_sum(node, name)
     if select:
-        return _guard_terms(node, name) + [(name, f"select({_guard_test(node, name)}, {name}_sum, {call})")]
-    return _guard_terms(node, name) + [(name, f"{name}_sum if {_guard_test(node, name)} else {call}")]
+        return _guard_terms(node, name) + [(name, f"select({_guard_test(node, name)}, {plain}, {call})")]
+    return _guard_terms(node, name) + [(name, f"{plain} if {_guard_test(node, name)} else {call}")]

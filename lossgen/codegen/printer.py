@@ -127,6 +127,14 @@ class NumbaPrinter(PythonCodePrinter):
             raise NotImplementedError("log with a base is not printed; SymPy writes it as a quotient")
         return f"log({self._print(expr.args[0])})"
 
+    # tanh and the expm1 primitive: the runtime's branch-free versions too (SymPy's
+    # printer would write math.tanh and math.expm1, libm calls)
+    def _print_tanh(self, expr):
+        return f"tanh({self._print(expr.args[0])})"
+
+    def _print_expm1(self, expr):
+        return f"expm1({self._print(expr.args[0])})"
+
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):
             return f"{type(expr).runtime_name}({', '.join(self._print(a) for a in expr.args)})"

@@ -29,11 +29,13 @@ expm1(x)        e^x - 1
 """
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import sympy as sp
 
-from ..runtime.scalar import MUL_SIGMOID_SWITCH
+from ..runtime.scalar import LN2_HI, LN2_LO, MUL_SIGMOID_SWITCH
 from . import mp
 
 
@@ -166,9 +168,13 @@ class logcosh(Primitive):
 
     @staticmethod
     def numpy(x):
-        a = np.abs(x)
-        s = np.sinh(0.5 * np.minimum(a, 1.0))
-        return np.where(a <= 1.0, np.log1p(2 * s * s), a + np.log1p(0.5 * np.expm1(-2 * a)))
+        # the kernel's algorithm (runtime.scalar.logcosh): log1p(u), u = cosh a - 1 by its
+        # series for a = |x| <= 1, else (a - ln2_hi) + (log1p(u) - ln2_lo) with u = e^{-2a}
+        a = np.abs(np.asarray(x, dtype=np.float64))
+        near = a <= 1.0
+        with np.errstate(all="ignore"):
+            u = _log1p_moderate(np.where(near, _cosh_minus_one(np.minimum(a, 1.0)), np.exp(-2.0 * a)))
+            return np.where(near, u, (a - LN2_HI) + (u - LN2_LO))
 
     def fdiff(self, argindex=1):
         return sp.tanh(self.args[0])
@@ -178,6 +184,33 @@ class logcosh(Primitive):
 
     def _latex(self, printer):
         return rf"\log\cosh\left({printer._print(self.args[0])}\right)"
+
+
+def _cosh_minus_one(a):
+    """cosh a - 1 for 0 <= a <= 1 as runtime.scalar._cosh_minus_one computes it: the
+    series a^2/2! + ... + a^20/20! with a^2 = zh + zl exactly (Dekker's splitting)."""
+    zh = a * a
+    t = 134217729.0 * a
+    ah = t - (t - a)
+    al = a - ah
+    zl = ((ah * ah - zh) + 2.0 * ah * al) + al * al
+    q = np.full_like(zh, 1.0 / math.factorial(20))
+    for n in range(9, 1, -1):
+        q = 1.0 / math.factorial(2 * n) + zh * q
+    return 0.5 * zh + (0.5 * zl + (zh * zh) * q)
+
+
+def _log1p_moderate(f):
+    """log(1 + f) for 0 <= f <= 0.55 as runtime.scalar._log1p_moderate computes it:
+    f - (f^2/2 - s (f^2/2 + R(s^2))), s = f/(2 + f), R(z) = sum_{j=1..12} 2 z^j/(2j+1)."""
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    b = [2.0 / (4 * i + 3) + z * (2.0 / (4 * i + 5)) for i in range(6)]
+    w2 = w * w
+    big_r = z * ((b[0] + b[1] * w) + (b[2] + b[3] * w) * w2 + (b[4] + b[5] * w) * (w2 * w2))
+    hfsq = 0.5 * f * f
+    return f - (hfsq - s * (hfsq + big_r))
 
 
 class logaddexp(Primitive):

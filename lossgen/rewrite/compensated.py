@@ -28,6 +28,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import sympy as sp
 
@@ -36,14 +38,15 @@ from ..primitives.functions import log_sigmoid, mul_sigmoid, sigmoid, softplus
 from ..runtime import scalar
 from ..runtime.scalar import MUL_SIGMOID_SWITCH
 from ..verify.floats import float_function
+from .error_bound import split_exp
 
 
 #: A guarded compensated sum is computed in plain doubles when its terms cancel by at
 #: most this factor (sum of |terms| <= GUARD_RATIO * |sum|), in double-double otherwise.
 GUARD_RATIO = 2.0
 #: Wider guards a sum may get where :mod:`.error_bound` proves its plain evaluation
-#: within budget at that ratio (e^x - t: libm's exp and an exact t)
-WIDER_GUARD_RATIOS = (4.0, 8.0, 16.0)
+#: within budget at that ratio (e^x - t, computed with e^x's low part: 64)
+WIDER_GUARD_RATIOS = (4.0, 8.0, 16.0, 32.0, 64.0)
 
 #: An expanded form computes sigmoid, softplus and log_sigmoid from double-double exp
 #: and log for |x| below this, as g(hi) + g'(hi) lo beyond (where they are e^x, x, 0 or
@@ -61,16 +64,27 @@ class Compensated(sp.Function):
     (sum |t_i| <= GUARD_RATIO |sum t_i|, and no term overflows); only the other elements
     run the double-double
     program, so the cost is the plain form's wherever no cancellation happens.  Like any
-    candidate, a guarded form is kept only if it measures within budget."""
+    candidate, a guarded form is kept only if it measures within budget.
 
-    nargs = (1, 2)
+    ``Compensated(e, ratio, ratio32)`` also carries the guard of a *float32* result: a
+    float32 kernel computes in doubles and rounds once, so its budget (4 float32 ulps)
+    admits 2^29 times the error of a double's, and where :mod:`.error_bound` proves the
+    plain sum within it up to a cancellation of ``ratio32``, the float32 kernels keep the
+    plain sum up to that ratio (the point functions take ``_float32``)."""
+
+    nargs = (1, 2, 3)
     #: whether sigmoid, softplus and log_sigmoid are expanded into double-double exp/log
     expanded = False
 
     @property
     def guard(self) -> float | None:
         """The guard's cancellation ratio, or None (always double-double)."""
-        return float(self.args[1]) if len(self.args) == 2 else None
+        return float(self.args[1]) if len(self.args) >= 2 else None
+
+    @property
+    def guard32(self) -> float | None:
+        """The guard's ratio where the result is rounded to float32, or None (as ``guard``)."""
+        return float(self.args[2]) if len(self.args) == 3 else None
 
     def _eval_is_real(self):
         return self.args[0].is_real
@@ -80,6 +94,7 @@ class Compensated(sp.Function):
 
     def _sympystr(self, printer):
         guard = "" if self.guard is None else f", guarded at {self.guard:g}"
+        guard += "" if self.guard32 is None else f" (float32 at 2^{math.log2(self.guard32):g})"
         expanded = ", sigmoids expanded" if self.expanded else ""
         return f"Compensated({printer._print(self.args[0])}{guard}{expanded})"
 
@@ -336,9 +351,12 @@ def expanded(node: Compensated) -> ExpandedCompensated:
     return ExpandedCompensated(*node.args)
 
 
-def guarded(expr: sp.Expr, ratio: float = GUARD_RATIO) -> Compensated | None:
-    """The guarded compensated form of ``expr`` (None unless ``expr`` is a sum)."""
-    return Compensated(expr, sp.Float(ratio)) if isinstance(expr, sp.Add) else None
+def guarded(expr: sp.Expr, ratio: float = GUARD_RATIO, ratio32: float | None = None) -> Compensated | None:
+    """The guarded compensated form of ``expr`` (None unless ``expr`` is a sum), with a
+    float32 guard ``ratio32`` if given."""
+    if not isinstance(expr, sp.Add):
+        return None
+    return Compensated(expr, sp.Float(ratio), *(() if ratio32 is None else (sp.Float(ratio32),)))
 
 
 def evaluate_marked(node: Compensated, args: tuple[sp.Symbol, ...], arrays) -> np.ndarray:
@@ -352,11 +370,39 @@ def evaluate_marked(node: Compensated, args: tuple[sp.Symbol, ...], arrays) -> n
     with np.errstate(all="ignore"):
         terms = [np.broadcast_to(np.asarray(float_function(t, args)(*arrays), dtype=np.float64), (n,))
                  for t in node.args[0].args]
+        lo = 0.0
+        k = split_exp(node.args[0].args)
+        if k is not None:
+            # the kernels' split e^x: (hi + t) + lo, from the runtime's exp_hilo itself
+            x = np.broadcast_to(np.asarray(float_function(node.args[0].args[k].args[0], args)(*arrays),
+                                           dtype=np.float64), (n,))
+            terms[k], lo = _exp_hilo_arrays(np.ascontiguousarray(x))
         total, size = terms[0], np.abs(terms[0])
         for t in terms[1:]:
             total, size = total + t, size + np.abs(t)
         plain = (size <= node.guard * np.abs(total)) & (size < np.inf)
-    return np.where(plain, total, exact)
+    return np.where(plain, total + lo, exact)
+
+
+def _exp_hilo_arrays(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """runtime.vecmath.exp_hilo elementwise: (hi, lo) arrays."""
+    global _EXP_HILO_LOOP
+    if _EXP_HILO_LOOP is None:
+        import numba
+
+        from ..runtime.vecmath import exp_hilo
+
+        @numba.njit(error_model="numpy")
+        def loop(v):
+            hi, lo = np.empty_like(v), np.empty_like(v)
+            for i in range(v.shape[0]):
+                hi[i], lo[i] = exp_hilo(v[i])
+            return hi, lo
+        _EXP_HILO_LOOP = loop
+    return _EXP_HILO_LOOP(x)
+
+
+_EXP_HILO_LOOP = None
 
 
 def marked_program(node: Compensated) -> Program | None:

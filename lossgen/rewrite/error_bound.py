@@ -11,6 +11,10 @@ units of u = 2^-53:
   ``runtime.vecmath.exp`` is within 0.52 ulp over the normal range, i.e. 1.04 u
   relative, as is glibc's); of an inexact one the error is amplified by |x| and no
   bound is given;
+* a sum of two exact terms is one correctly rounded addition: 1, whatever it cancels;
+* ``sigmoid`` of an exact argument: ``SIGMOID`` (the runtime's s/(1 + e), e = e^{-|x|},
+  s = 1 or e: e within LIBM_EXP, 1 + e within 1 + LIBM_EXP/2 since e <= 1, the
+  quotient 1);
 * anything else: no bound (None).
 
 A guarded sum (:func:`.compensated.guarded`) keeps the plain sum S of n terms t_i
@@ -20,14 +24,41 @@ term bound (the terms' rounding, then n - 2 partial sums each at most sum|t_i|, 
 the last rounding), and u |S| is at most one ulp of S; values below the smallest normal
 add at most half an ulp of it per operation, which the budget counts in (its unit is
 the ulp of max(|truth|, smallest normal)).
+
+A sum of two terms, e^x (x exact) and an exact t, is computed *split* (:func:`split_exp`):
+e^x as hi + lo (``runtime.vecmath.exp_hilo``, within ``EXP_HILO_ERROR`` = 2^-58 relative),
+then (hi + t) + lo.  Where the terms cancel by a ratio R >= 3, hi + t is exact (Sterbenz:
+hi is within a factor 2 of -t) and near the result; below 3 it is within R of the
+result and rounds once: either way the error is at most 2^-58 e^x + 2 roundings
+<= (R/32 + 2) ulps of the result (plus the subnormal allowance), so e^x - t stays
+plain up to a 64-fold cancellation where a rounded e^x allowed 4.
+
+A float32 result is computed in doubles and rounded once: its error in float32 ulps is
+at most 2^-29 times the double's error in double ulps, plus the half ulp of the last
+rounding (inputs rounded to float32 are exact doubles).  :func:`float32_ratio` gives the
+widest ratio at which a guarded sum of a float32 kernel is proved within half its
+budget that way.
 """
 from __future__ import annotations
 
 import sympy as sp
 
+from ..primitives.functions import sigmoid
+from ..runtime.vecmath import EXP_HILO_ERROR
+
 #: vecmath.exp (tests/test_vecmath.py) and glibc's exp: error below 0.52 ulp, so below
 #: 1.04 u relative (1.1 with a margin)
 LIBM_EXP = 1.1
+#: runtime.vecmath.exp_hilo's hi + lo: within EXP_HILO_ERROR = 2^-58 relative, in units of u
+EXP_HILO = EXP_HILO_ERROR / 2.0 ** -53
+#: runtime.scalar.sigmoid of an exact argument: LIBM_EXP + (1 + LIBM_EXP/2) + 1, rounded up
+SIGMOID = 3.7
+#: the float32 budget (4 float32 ulps) in double ulps of the result, of which a float32
+#: guard may use half: 2 * 2^29 (the other half covers the final rounding, 0.5)
+FLOAT32_BUDGET_IN_DOUBLE_ULPS = 2.0 * 2.0 ** 29
+#: the guards a float32 kernel's sum may get (2^10, 2^16, 2^20: beyond 2^20 the double-
+#: double code runs on about one element in a million of random data anyway)
+FLOAT32_GUARD_RATIOS = (1024.0, 65536.0, 1048576.0)
 
 
 def term_bound(expr: sp.Expr) -> float | None:
@@ -38,6 +69,10 @@ def term_bound(expr: sp.Expr) -> float | None:
         return 0.0 if _is_double(expr) else 1.0
     if isinstance(expr, sp.exp):
         return LIBM_EXP if term_bound(expr.args[0]) == 0.0 else None
+    if isinstance(expr, sigmoid):
+        return SIGMOID if term_bound(expr.args[0]) == 0.0 else None
+    if expr.is_Add:
+        return 1.0 if len(expr.args) == 2 and all(term_bound(a) == 0.0 for a in expr.args) else None
     if expr.is_Pow and expr.exp == -1:
         inner = term_bound(expr.base)
         return None if inner is None else inner + 1.0
@@ -55,7 +90,20 @@ def _operations(expr: sp.Expr) -> int:
     if not expr.args:
         return 0
     own = 0 if (expr.is_Mul and sp.S.NegativeOne in expr.args and len(expr.args) == 2) else 1
+    if isinstance(expr, sigmoid):
+        own = 3     # an exponential, an addition and a division
     return own + sum(_operations(a) for a in expr.args)
+
+
+def split_exp(terms) -> int | None:
+    """The index of the term e^x of a sum that the kernels compute split (e^x as hi + lo,
+    then (hi + t) + lo): two terms, e^x with x exact and an exact t; else None."""
+    if len(terms) != 2:
+        return None
+    for k, t in enumerate(terms):
+        if isinstance(t, sp.exp) and term_bound(t.args[0]) == 0.0 and term_bound(terms[1 - k]) == 0.0:
+            return k
+    return None
 
 
 def sum_error_ulps(terms, ratio: float) -> float | None:
@@ -66,6 +114,8 @@ def sum_error_ulps(terms, ratio: float) -> float | None:
         return None
     n = len(terms)
     tiny = 0.5 * sum(_operations(t) for t in terms) + 0.5 * (n - 1)
+    if split_exp(terms) is not None:
+        return EXP_HILO * ratio + 2.0 + tiny
     return (max(bounds) + max(n - 2, 0)) * ratio + 1.0 + tiny
 
 
@@ -74,6 +124,14 @@ def widest_ratio(terms, ratios, budget: float) -> float | None:
     ``budget`` ulps, or None."""
     ok = [r for r in ratios if (b := sum_error_ulps(terms, r)) is not None and b <= budget]
     return max(ok) if ok else None
+
+
+def float32_ratio(terms, ratio: float) -> float | None:
+    """The widest of :data:`FLOAT32_GUARD_RATIOS` above ``ratio`` (the double kernels'
+    guard) at which the plain sum of ``terms`` is proved within half the float32 budget,
+    or None."""
+    wider = [r for r in FLOAT32_GUARD_RATIOS if r > ratio]
+    return widest_ratio(terms, wider, FLOAT32_BUDGET_IN_DOUBLE_ULPS)
 
 
 def _is_double(x: sp.Number) -> bool:

@@ -53,7 +53,7 @@ from ..verify.truth import mp_function, spec_args
 from ..verify.ulps import BUDGET_HESSIAN, BUDGET_VALUE, ulp_of
 from .compensated import (EXPANDABLE, WIDER_GUARD_RATIOS, Compensated, evaluate_marked, expanded, guarded,
                           program)
-from .error_bound import widest_ratio
+from .error_bound import float32_ratio, widest_ratio
 from .forms import distributed
 from .rules import apply_rules
 from .selects import step_selects
@@ -373,6 +373,21 @@ def _widen_guard(scored: list, score, budget: float) -> None:
         scored.insert(0, wider)
 
 
+def _add_float32_guard(scored: list) -> None:
+    """Where the best form is a guarded sum, give it the wider guard of float32 results
+    that :func:`.error_bound.float32_ratio` proves (the float32 kernels compute in
+    doubles, with 2^29 times a double's budget: e^x - t and bce_with_logits' gradient
+    run their double-double code only beyond a 2^20-fold cancellation there).  The
+    double kernels are unchanged; the float32 certificate measures the result."""
+    best = scored[0]
+    form = best[2]
+    if not isinstance(form, Compensated) or form.guard is None:
+        return
+    ratio32 = float32_ratio(form.args[0].args, form.guard)
+    if ratio32 is not None:
+        scored[0] = best[:2] + (type(form)(*guarded(form.args[0], form.guard, ratio32).args),) + best[3:]
+
+
 def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
            named: tuple[tuple[sp.Symbol, sp.Expr], ...] = (), budget: float = BUDGET_VALUE) -> Choice:
     """The best form of one quantity (ranked as the module docstring says), compensated
@@ -438,6 +453,7 @@ def choose(scorer: _Scorer, bases: list[tuple[str, sp.Expr]],
             scored.sort(key=lambda s: s[:2])
             _prefer_guarded(scored, score, budget)
         _widen_guard(scored, score, budget)
+        _add_float32_guard(scored)
     _, _, expr, how, err, rel, nonfinite = scored[0]
     if nonfinite:
         err = rel = math.inf

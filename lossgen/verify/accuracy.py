@@ -20,10 +20,12 @@ float32); targets at their extremes.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from dataclasses import dataclass, field
 
 import mpmath
+
 import numpy as np
 
 from ..spec.model import Spec
@@ -177,6 +179,16 @@ def certify(loss, dtypes=(np.float64, np.float32)) -> list[OutputReport]:
     return reports
 
 
+def point_for_dtype(point, dtype):
+    """``point`` as a kernel storing ``dtype`` calls it: with ``_float32=True`` where the
+    point function has guards that are wider for float32 results."""
+    if point is None or np.dtype(dtype) != np.float32:
+        return point
+    if "_float32" not in inspect.signature(point.py_func).parameters:
+        return point
+    return functools.partial(point, _float32=True)
+
+
 def point_outputs(loss, cols, dtype) -> dict[str, np.ndarray]:
     """Every output of ``loss``'s point functions at the points ``cols`` (one array per
     input), rounded to ``dtype``: {"loss": ..., "d/d<x>": ..., "d2/d<x>d<y>": ...}, the
@@ -189,12 +201,14 @@ def point_outputs(loss, cols, dtype) -> dict[str, np.ndarray]:
     labels = [label for label, _ in kernel_outputs(spec)]
     rows = {label: [] for label in labels}
     point_hess = None if not dins else module.point_hess_full if k > 1 else module.point_hess
+    point_loss, point_grad = (point_for_dtype(f, dtype) for f in (module.point_loss, getattr(module, "point_grad", None)))
+    point_hess = point_for_dtype(point_hess, dtype)
     with np.errstate(all="ignore"):
         for j in range(len(cols[0])):
             row = [float(c[j]) for c in cols] + params
-            values = [module.point_loss(*row)]
+            values = [point_loss(*row)]
             if dins:
-                g = module.point_grad(*row)
+                g = point_grad(*row)
                 values += list(g) if k > 1 else [g]
                 h = point_hess(*row)
                 values += list(h) if k > 1 else [h]
