@@ -122,7 +122,7 @@ def test_exp_hilo_is_exp_with_its_low_part():
     """hi is exp(x) bit for bit; hi + lo is e^x within EXP_HILO_ERROR (2^-58) relative
     where lo is normal too (e^x above 2^-960), and within that plus 2^-1074 absolute
     below, where lo or hi is rounded to the subnormal grid (the bound behind e^x - t's
-    64-fold guard in rewrite/error_bound.py, whose unit is at least 2^-1074)."""
+    128-fold guard in rewrite/error_bound.py, whose unit is at least 2^-1074)."""
     rng = np.random.default_rng(13)
     x = _points(rng, rng.uniform(-708.3, 709.78, 6000), rng.uniform(-1, 1, 6000), rng.normal(0, 1e-6, 1000),
                 np.log(np.arange(1, 4000)), rng.uniform(-745.1, -708.4, 500), [0.0, -0.0, 709.78, -745.13])

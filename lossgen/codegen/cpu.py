@@ -126,16 +126,19 @@ def _point_exprs(lowered: Lowered, dnames: tuple[str, ...]) -> dict[str, tuple[s
     return out
 
 
-def _kernels(lowered: Lowered, args: tuple[str, ...], dnames: tuple[str, ...], helpers: dict):
+def _kernels(lowered: Lowered, args: tuple[str, ...], dnames: tuple[str, ...], helpers: dict,
+             params: tuple[str, ...] = ()):
     """Point functions, the plain twins of those with guarded sums, and the kernels that
     call them; the double-double helpers of guarded compensated forms are collected in
     ``helpers``."""
     exprs = _point_exprs(lowered, dnames)
-    points = [_point_function(name, doc, args, es, helpers=helpers) for name, (doc, es) in exprs.items()]
+    points = [_point_function(name, doc, args, es, helpers=helpers, invariants=params)
+              for name, (doc, es) in exprs.items()]
     twins = [_point_function(p.name + "_plain", exprs[p.name][0].rstrip(".") + ": plain sums, and whether a "
-                             "guard failed.", args, exprs[p.name][1], variant="plain") for p in points if p.guarded]
+                             "guard failed.", args, exprs[p.name][1], variant="plain", invariants=params)
+             for p in points if p.guarded]
     twins += [_point_function(p.name + "_fix", exprs[p.name][0].rstrip(".") + ": as exactly, by selects (no "
-                              "branch).", args, exprs[p.name][1], helpers=helpers, variant="fix")
+                              "branch).", args, exprs[p.name][1], helpers=helpers, variant="fix", invariants=params)
               for p in points if p.guarded]
     kernels = [
         Kernel("loss_none", "Elementwise loss (times weight) into _out_loss.", "point_loss", ("_out_loss",),
@@ -176,7 +179,7 @@ def build_context(spec: Spec, lowered: Lowered, generator_sha256: str, source_la
     pars = tuple(p.name for p in spec.params)
     dnames = tuple(i.name for i in spec.differentiable_inputs)
     helpers: dict = {}
-    points, plains, kernels = _kernels(lowered, ins + pars, dnames, helpers)
+    points, plains, kernels = _kernels(lowered, ins + pars, dnames, helpers, pars)
     runtime_imports = sorted(set().union(*(p.runtime_calls for p in points + plains + list(helpers.values()))))
 
     checks = [(print_expr(p.constraint), p.constraint_text, p.name) for p in spec.params if p.constraint is not None]

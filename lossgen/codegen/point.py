@@ -39,7 +39,8 @@ class PointFunction:
 
 
 def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Expr],
-                   helpers: dict[str, PointFunction] | None = None, variant: str = "exact") -> PointFunction:
+                   helpers: dict[str, PointFunction] | None = None, variant: str = "exact",
+                   invariants: tuple[str, ...] = ()) -> PointFunction:
     """Straight-line code computing ``exprs`` from ``args``, with temporaries for
     repeated subexpressions.
 
@@ -63,7 +64,11 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
 
     A guarded sum with a float32 guard (``Compensated(e, ratio, ratio32)``) tests
     ``select(_float32, ratio32, ratio)``: the function then takes ``_float32`` (False
-    by default), which the kernels set where they store float32."""
+    by default), which the kernels set where they store float32.
+
+    ``invariants`` names the arguments the kernels' loops do not change (the
+    parameters): a Piecewise condition on those is printed as a branch that LLVM moves
+    out of the loop (:func:`~lossgen.codegen.printer.print_expr`)."""
     helpers = {} if helpers is None else helpers
     oks: list[str] = []
     exprs = [almost_everywhere(e) for e in exprs]
@@ -97,8 +102,8 @@ def point_function(name: str, doc: str, args: tuple[str, ...], exprs: list[sp.Ex
     for e in exprs:
         replacements, reduced = sp.cse([e], symbols=temps, optimizations=None, order="canonical")
         replacements, reduced = _inline_reciprocals(replacements, reduced)
-        body += [(str(sym), print_expr(val)) for sym, val in replacements]
-        returns_list.append(print_expr(reduced[0]))
+        body += [(str(sym), print_expr(val, invariants)) for sym, val in replacements]
+        returns_list.append(print_expr(reduced[0], invariants))
     assignments = tuple(dd_lines) + tuple(body)
     returns = tuple(returns_list)
     guarded = any(isinstance(n, Compensated) and n.guard is not None for n in marks)

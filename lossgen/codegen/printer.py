@@ -17,6 +17,7 @@ class NumbaPrinter(PythonCodePrinter):
     def __init__(self):
         super().__init__({"standard": "python3", "fully_qualified_modules": True,
                           "allow_unknown_functions": False})
+        self._invariants: frozenset[str] = frozenset()
 
     # numbers: exact rationals become the nearest double, written so a person reads it
     # (integers beyond 2**53 as their nearest double's repr, 1e+300, not 301 digits)
@@ -101,6 +102,8 @@ class NumbaPrinter(PythonCodePrinter):
         return self._minmax("min", expr.args)
 
     def _print_Piecewise(self, expr):
+        if any(self._invariant_part(cond)[0] for _, cond in expr.args):
+            return self._print_unswitched(expr.args)
         parts = []
         has_default = False
         for value, cond in expr.args:
@@ -112,6 +115,55 @@ class NumbaPrinter(PythonCodePrinter):
         if not has_default:
             parts.append("math.nan")
         return "(" + " ".join(parts) + ")"
+
+    def _invariant_part(self, cond):
+        """A condition split into its conjuncts on the loop's invariants (parameters)
+        only and the rest: (invariant conjuncts, other conjuncts)."""
+        conjuncts = cond.args if isinstance(cond, sp.And) else (cond,)
+        inv = [c for c in conjuncts if c.free_symbols
+               and {s.name for s in c.free_symbols} <= self._invariants]
+        return inv, [c for c in conjuncts if c not in inv]
+
+    def _print_unswitched(self, pieces) -> str:
+        """Pieces whose conditions test parameters: the parameter test a branch, which
+        LLVM moves out of the kernel's loop (one loop per outcome), the rest a select
+        where the piece is branch-free.  A branch nested in a branch would be merged
+        into one condition first, and not moved (poisson_nll's Stirling term
+        ``select(target > 1, ..., 0) if full > 0 else 0`` costs nothing at full = 0;
+        as one ``(full > 0) and (target > 1)`` its logs were computed for every
+        element)."""
+        if not pieces:
+            return "math.nan"
+        (value, cond), rest = pieces[0], pieces[1:]
+        if cond == sp.true:
+            return self._print(value)
+        inv, other = self._invariant_part(cond)
+        otherwise = self._print_unswitched(rest)
+        if other:
+            test = sp.And(*other)
+            if is_branch_free(value) and all(is_branch_free(v) for v, _ in rest):
+                inner = f"select({self._print_condition(test)}, {self._print(value)}, {otherwise})"
+            else:
+                inner = f"({self._print(value)}) if ({self._print(test)}) else {otherwise}"
+        else:
+            inner = self._print(value)
+        if not inv:
+            return f"({inner})"
+        return f"(({inner}) if ({self._print(sp.And(*inv))}) else {otherwise})"
+
+    def _print_condition(self, cond) -> str:
+        """A condition of a select: ``&``, ``|`` and ``~`` on booleans (no
+        short-circuit, so no branch)."""
+        if isinstance(cond, (sp.And, sp.Or)):
+            op = " & " if isinstance(cond, sp.And) else " | "
+            return op.join(self._condition_operand(a) for a in sp.ordered(cond.args))
+        if isinstance(cond, sp.Not):
+            return f"~{self._condition_operand(cond.args[0])}"
+        return self._print(cond)
+
+    def _condition_operand(self, cond) -> str:
+        text = self._print_condition(cond)
+        return text if isinstance(cond, sp.core.relational.Relational) else f"({text})"
 
     def _print_detach(self, expr):
         # the value; that it is held constant shaped the derived gradient already
@@ -135,6 +187,9 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_expm1(self, expr):
         return f"expm1({self._print(expr.args[0])})"
 
+    def _print_log1p(self, expr):
+        return f"log1p({self._print(expr.args[0])})"
+
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):
             return f"{type(expr).runtime_name}({', '.join(self._print(a) for a in expr.args)})"
@@ -147,9 +202,52 @@ class NumbaPrinter(PythonCodePrinter):
         return "False"
 
 
+#: the functions whose runtime version (or LLVM intrinsic) has no branch and no call
+_BRANCH_FREE_FUNCS = (sp.exp, sp.log, sp.Abs, sp.Max, sp.Min, sp.sign, sp.Heaviside, sp.tanh,
+                      sp.DiracDelta, sp.Piecewise)
+_BRANCH_FREE_NODES = (sp.Symbol, sp.Number, sp.NumberSymbol, sp.Add, sp.Mul,
+                      sp.core.relational.Relational, sp.And, sp.Or, sp.Not,
+                      sp.logic.boolalg.BooleanAtom, sp.Tuple)
+
+
+def _inlined_primitive(expr) -> bool:
+    """A primitive whose runtime function is forceinlined (those are branch-free;
+    the series primitives log1pmx and expm1mx are calls with branches)."""
+    from ..runtime import scalar
+    fn = getattr(scalar, type(expr).runtime_name, None)
+    return bool(fn is not None and getattr(fn, "targetoptions", {}).get("forceinline"))
+
+
+def is_branch_free(expr: sp.Basic) -> bool:
+    """Whether the printed expression compiles to straight-line code: arithmetic,
+    integer and square-root powers, comparisons, the runtime's branch-free exp, log,
+    log1p, tanh, ... and the forceinlined primitives; no libm call (math.pow, a general
+    power), no call with branches."""
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, _BRANCH_FREE_NODES) or isinstance(node, _BRANCH_FREE_FUNCS):
+            continue
+        if isinstance(node, sp.Pow):
+            e = node.exp
+            if (e.is_Integer and 0 < abs(int(e)) <= 64) or e in (sp.S.Half, -sp.S.Half):
+                continue
+            return False
+        if isinstance(node, Primitive) and _inlined_primitive(node):
+            continue
+        if type(node).__name__ == "detach":
+            continue
+        return False
+    return True
+
+
 _PRINTER = NumbaPrinter()
 
 
-def print_expr(expr: sp.Basic) -> str:
-    """One expression as a Numba-compilable Python expression."""
-    return _PRINTER.doprint(expr)
+def print_expr(expr: sp.Basic, invariants=frozenset()) -> str:
+    """One expression as a Numba-compilable Python expression; ``invariants`` names the
+    symbols a kernel's loop does not change (its parameters): a Piecewise condition on
+    those alone becomes a branch the compiler moves out of the loop."""
+    _PRINTER._invariants = frozenset(invariants)
+    try:
+        return _PRINTER.doprint(expr)
+    finally:
+        _PRINTER._invariants = frozenset()

@@ -35,6 +35,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from ..runtime import scalar as _scalar
+from ..runtime.vecmath import _log_reduced
 from ..runtime.scalar import LN2_HI, LN2_LO, MUL_SIGMOID_SWITCH
 from . import mp
 
@@ -187,30 +189,15 @@ class logcosh(Primitive):
 
 
 def _cosh_minus_one(a):
-    """cosh a - 1 for 0 <= a <= 1 as runtime.scalar._cosh_minus_one computes it: the
-    series a^2/2! + ... + a^20/20! with a^2 = zh + zl exactly (Dekker's splitting)."""
-    zh = a * a
-    t = 134217729.0 * a
-    ah = t - (t - a)
-    al = a - ah
-    zl = ((ah * ah - zh) + 2.0 * ah * al) + al * al
-    q = np.full_like(zh, 1.0 / math.factorial(20))
-    for n in range(9, 1, -1):
-        q = 1.0 / math.factorial(2 * n) + zh * q
-    return 0.5 * zh + (0.5 * zl + (zh * zh) * q)
+    """cosh a - 1 for 0 <= a <= 1 on arrays, as the kernels compute it (the runtime
+    function is pure arithmetic, so its Python source runs on NumPy arrays)."""
+    return _scalar._cosh_minus_one.py_func(a)
 
 
 def _log1p_moderate(f):
-    """log(1 + f) for 0 <= f <= 0.55 as runtime.scalar._log1p_moderate computes it:
-    f - (f^2/2 - s (f^2/2 + R(s^2))), s = f/(2 + f), R(z) = sum_{j=1..12} 2 z^j/(2j+1)."""
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    b = [2.0 / (4 * i + 3) + z * (2.0 / (4 * i + 5)) for i in range(6)]
-    w2 = w * w
-    big_r = z * ((b[0] + b[1] * w) + (b[2] + b[3] * w) * w2 + (b[4] + b[5] * w) * (w2 * w2))
-    hfsq = 0.5 * f * f
-    return f - (hfsq - s * (hfsq + big_r))
+    """log(1 + f) for 0 <= f <= 0.55 on arrays, as the kernels compute it
+    (runtime.scalar._log1p_moderate: vecmath's log series with k = c = 0)."""
+    return _log_reduced.py_func(0.0, f, 0.0)
 
 
 class logaddexp(Primitive):

@@ -45,8 +45,8 @@ from .error_bound import split_exp
 #: most this factor (sum of |terms| <= GUARD_RATIO * |sum|), in double-double otherwise.
 GUARD_RATIO = 2.0
 #: Wider guards a sum may get where :mod:`.error_bound` proves its plain evaluation
-#: within budget at that ratio (e^x - t, computed with e^x's low part: 64)
-WIDER_GUARD_RATIOS = (4.0, 8.0, 16.0, 32.0, 64.0)
+#: within budget at that ratio (e^x - t, computed with e^x's low part: 128)
+WIDER_GUARD_RATIOS = (4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 
 #: An expanded form computes sigmoid, softplus and log_sigmoid from double-double exp
 #: and log for |x| below this, as g(hi) + g'(hi) lo beyond (where they are e^x, x, 0 or

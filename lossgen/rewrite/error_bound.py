@@ -31,7 +31,8 @@ then (hi + t) + lo.  Where the terms cancel by a ratio R >= 3, hi + t is exact (
 hi is within a factor 2 of -t) and near the result; below 3 it is within R of the
 result and rounds once: either way the error is at most 2^-58 e^x + 2 roundings
 <= (R/32 + 2) ulps of the result (plus the subnormal allowance), so e^x - t stays
-plain up to a 64-fold cancellation where a rounded e^x allowed 4.
+plain up to a 128-fold cancellation (R/32 + 2 + 1 = 7 ulps with the subnormal allowance
+of its one operation) where a rounded e^x allowed 4.
 
 A float32 result is computed in doubles and rounded once: its error in float32 ulps is
 at most 2^-29 times the double's error in double ulps, plus the half ulp of the last

@@ -33,7 +33,7 @@ import math
 import numba
 import numpy as np
 
-from .vecmath import LN2_HI, LN2_LO, _exp_table, _ln2_parts, exp, exp_hilo, expm1, log, log1p, pow2, select, tanh
+from .vecmath import LN2_HI, LN2_LO, _exp_table, _log_reduced, _ln2_parts, exp, exp_hilo, expm1, log, log1p, pow2, select, tanh
 
 _LOG2 = math.log(2.0)
 
@@ -75,7 +75,8 @@ def _cosh_minus_one(a):
     """cosh a - 1 = a^2/2 + a^4/4! + ... + a^20/20! for 0 <= a <= 1 (the first term left
     out is below 2^-60 relative), with a^2 = zh + zl exactly (Dekker), so that the
     leading a^2/2 is exact and the sum is rounded once: within 0.6 ulp.  a^2/2 underflows
-    gradually (to 0 below 1.5e-162, as the exact value does)."""
+    gradually (to 0 below 1.5e-162, as the exact value does).  Pure arithmetic: its
+    ``py_func`` runs on NumPy arrays too."""
     zh = a * a
     t = 134217729.0 * a
     ah = t - (t - a)
@@ -96,22 +97,9 @@ def _cosh_minus_one(a):
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
 def _log1p_moderate(f):
     """log(1 + f) for 0 <= f <= 0.55 (NaN propagates): vecmath's log without its
-    reduction (k = 0 and f exact), as f - (f^2/2 - s (f^2/2 + R(s^2))), s = f/(2 + f),
-    R(z) = sum_{j=1..12} 2 z^j/(2j+1) (s^2 <= 0.047: truncation below 2^-62 relative):
+    reduction (k = 0 and f exact), f - (f^2/2 - s (f^2/2 + R(s^2))), s = f/(2 + f):
     no bit operations, no second division and no special cases."""
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    b1 = 2.0 / 3.0 + z * (2.0 / 5.0)
-    b2 = 2.0 / 7.0 + z * (2.0 / 9.0)
-    b3 = 2.0 / 11.0 + z * (2.0 / 13.0)
-    b4 = 2.0 / 15.0 + z * (2.0 / 17.0)
-    b5 = 2.0 / 19.0 + z * (2.0 / 21.0)
-    b6 = 2.0 / 23.0 + z * (2.0 / 25.0)
-    w2 = w * w
-    big_r = z * ((b1 + b2 * w) + (b3 + b4 * w) * w2 + (b5 + b6 * w) * (w2 * w2))
-    hfsq = 0.5 * f * f
-    return f - (hfsq - s * (hfsq + big_r))
+    return _log_reduced(0.0, f, 0.0)
 
 
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
