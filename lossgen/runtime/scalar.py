@@ -33,7 +33,8 @@ import math
 import numba
 import numpy as np
 
-from .vecmath import LN2_HI, LN2_LO, _exp_table, _log_reduced, _ln2_parts, exp, exp_hilo, expm1, log, log1p, pow2, select, tanh
+from .vecmath import (LN2_HI, LN2_LO, _ROUND_SHIFTER, _ROUND_SHIFTER_BITS, _exp_table, _ln2_parts, _log_reduced, exp,
+                      exp_hilo, expm1, float_bits, log, log1p, pow2, select, tanh)
 
 _LOG2 = math.log(2.0)
 
@@ -291,7 +292,8 @@ def dd_exp(ah, al):
     underflow are selected at the end; the arithmetic runs on a clamped argument)."""
     x = min(max(ah, -745.2), 709.78)
     x = select(x != x, 0.0, x)
-    k = math.floor(x * _INV_LN2_N + 0.5)
+    kd = x * _INV_LN2_N + _ROUND_SHIFTER     # k rounded, as an integer by a bit cast (vecmath)
+    k = kd - _ROUND_SHIFTER
     # r = ah + al - k ln2/2^16: k * hi is exact and so is ah - k * hi (Sterbenz);
     # k * mid as an exact pair; k * lo is below 2^-68 and needs no pair
     pm, em = _two_prod_normal(k, _LN2_N_MID)
@@ -303,7 +305,7 @@ def dd_exp(ah, al):
     wh, wl = two_sum(0.5 * sh, rest)
     eh, el = two_sum(rh, wh)
     el += wl
-    ki = int(k)
+    ki = float_bits(kd) - _ROUND_SHIFTER_BITS
     i = ki & 255
     j = (ki >> 8) & 255
     m = ki >> 16
