@@ -23,6 +23,9 @@ CASES = [
     (sp.Piecewise((x ** 2, c > 1), (sp.exp(x) - t, x > t), (log1p(x ** 2), True)), ("c",)),
     # element tests only (printed as before: a conditional expression)
     (sp.Piecewise((x ** 2 / 2, sp.Abs(x - t) <= c), (c * (sp.Abs(x - t) - c / 2), True)), ("c",)),
+    # a negated element test under a parameter test (printed `not`, which plain Python,
+    # as in the CUDA simulator, evaluates as Numba does; `~True` would be -2, a true value)
+    (sp.Piecewise((x - t, (c > 0) & sp.Not(sp.And(x > t, x < 2))), (t, True)), ("c",)),
     # a parameter test and a piece with a library call (no select: the call keeps a branch)
     (sp.Piecewise((log1pmx(x), (c > 0) & (x > -sp.Rational(1, 2))), (x, True)), ("c",)),
 ]
@@ -51,9 +54,10 @@ def test_printed_piecewise_matches_sympy(case):
               for p in (0.0, 1.0) for q in (0.5, 2.0)]
     points += [(1.0, 1.0, 1.0, 1.0), (2.0, 1.0, 0.0, 1.0), (0.5, 2.0, 1.0, 0.0)]   # on the boundaries
     for pt in points:
-        got = f(*pt)
         want = _truth(expr, pt)
-        assert got == pytest.approx(want, rel=1e-14, abs=1e-300), (src, pt)
+        assert f(*pt) == pytest.approx(want, rel=1e-14, abs=1e-300), (src, pt)
+        # the same source run as plain Python (what Numba's CUDA simulator does)
+        assert f.py_func(*pt) == pytest.approx(want, rel=1e-14, abs=1e-300), (src, pt)
 
 
 def test_parameter_test_is_a_branch_around_a_select():
@@ -68,8 +72,14 @@ def test_parameter_test_is_a_branch_around_a_select():
                                 " if ((full > 0.0) and (target > 1.0)) else 0.0)")
 
 
-def test_library_call_keeps_a_branch_inside_the_parameter_test():
+def test_negation_is_not_bitwise():
     expr, invariants = CASES[3]
+    text = print_expr(expr, invariants)
+    assert "(not ((pred > target) & (pred < 2.0)))" in text and "~" not in text
+
+
+def test_library_call_keeps_a_branch_inside_the_parameter_test():
+    expr, invariants = CASES[4]
     text = print_expr(expr, invariants)
     assert "select(" not in text
     assert text == "(((log1pmx(pred)) if ((pred > -0.5)) else pred) if ((c > 0.0)) else pred)"

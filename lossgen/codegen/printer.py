@@ -152,13 +152,14 @@ class NumbaPrinter(PythonCodePrinter):
         return f"(({inner}) if ({self._print(sp.And(*inv))}) else {otherwise})"
 
     def _print_condition(self, cond) -> str:
-        """A condition of a select: ``&``, ``|`` and ``~`` on booleans (no
-        short-circuit, so no branch)."""
+        """A condition of a select: ``&`` and ``|`` on booleans (no short-circuit, so
+        no branch) and ``not`` (not ``~``: in plain Python, which Numba's CUDA simulator
+        runs, ``~True`` is -2, a true value)."""
         if isinstance(cond, (sp.And, sp.Or)):
             op = " & " if isinstance(cond, sp.And) else " | "
             return op.join(self._condition_operand(a) for a in sp.ordered(cond.args))
         if isinstance(cond, sp.Not):
-            return f"~{self._condition_operand(cond.args[0])}"
+            return f"(not {self._condition_operand(cond.args[0])})"
         return self._print(cond)
 
     def _condition_operand(self, cond) -> str:
