@@ -180,21 +180,20 @@ class NumbaPrinter(PythonCodePrinter):
             raise NotImplementedError("log with a base is not printed; SymPy writes it as a quotient")
         return f"log({self._print(expr.args[0])})"
 
-    # tanh and the expm1 primitive: the runtime's branch-free versions too (SymPy's
-    # printer would write math.tanh and math.expm1, libm calls)
+    # tanh: the runtime's branch-free version too (SymPy's printer would write math.tanh,
+    # a libm call)
     def _print_tanh(self, expr):
         return f"tanh({self._print(expr.args[0])})"
-
-    def _print_expm1(self, expr):
-        return f"expm1({self._print(expr.args[0])})"
-
-    def _print_log1p(self, expr):
-        return f"log1p({self._print(expr.args[0])})"
 
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):
             return f"{type(expr).runtime_name}({', '.join(self._print(a) for a in expr.args)})"
         return super()._print_Function(expr)
+
+    # the expm1 and log1p primitives share their class names with SymPy's codegen
+    # functions, whose printer methods (math.expm1, math.log1p: libm calls) would be
+    # found first: they print as every primitive does
+    _print_expm1 = _print_log1p = _print_Function
 
     def _print_BooleanTrue(self, expr):
         return "True"
